@@ -1,0 +1,73 @@
+"""Value types of the imaging pipeline. Pure: no project imports."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+
+
+class ImageRejected(Exception):
+    """The file is not an image we accept (permanent: retrying cannot help).
+
+    The message is meant for a person: it names what was received or which
+    limit was passed.
+    """
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    format: str  # "webp" | "avif"
+    quality: int
+    effort: int  # WebP method (0-6) or AVIF speed (0-10)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What variants to make. Its fingerprint is stored on each completed row."""
+
+    widths: tuple[int, ...]
+    encoders: tuple[EncoderSpec, ...]
+    keep_gps: bool = False
+    animated_webp: bool = False
+
+    def fingerprint(self) -> str:
+        blob = json.dumps(asdict(self), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_pixels: int = 100_000_000
+    max_side: int = 30_000
+    max_frames: int = 500
+    max_bytes: int = 200 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    format: str  # Pillow format name, e.g. "JPEG"
+    mime_type: str
+    width: int  # as displayed (after EXIF orientation)
+    height: int
+    frames: int = 1
+
+
+@dataclass(frozen=True)
+class Variant:
+    width: int
+    height: int
+    format: str  # "webp" | "avif"
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Rendered:
+    source: SourceInfo
+    variants: tuple[Variant, ...]
+    orientation: int | None = None
+    taken_at: str | None = None
+    gps: dict[str, float] | None = None
+    placeholder: str | None = None
+    dominant_color: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
