@@ -1,0 +1,27 @@
+"""Maintenance primitives of the shared database: plain functions on an Engine.
+
+| module | duty |
+| --- | --- |
+| ``ttl`` | TTL sweep: rules checked against the live schema, batched deletes |
+| ``optimize`` | ``PRAGMA optimize``, ``ANALYZE``, incremental vacuum (PostgreSQL: ``VACUUM (ANALYZE)``) |
+| ``checkpoint`` | WAL size of the shared and queue databases, ``wal_checkpoint`` |
+| ``backup`` | online backup with ``integrity_check`` of the copy and retention |
+| ``check`` | ``quick_check`` / ``integrity_check`` and ``foreign_key_check`` |
+| ``runs`` | duty leases (one run at a time), run records, missed-run catch-up |
+
+Each returns a dict of figures that :func:`runs.run_duty` records.
+"""
+
+from db.maintenance.backup import backup, backup_to
+from db.maintenance.check import check
+from db.maintenance.checkpoint import checkpoint, checkpoint_file, checkpoint_on_shutdown
+from db.maintenance.errors import DutyFailed, MaintenanceError, TargetError, TtlRuleError
+from db.maintenance.optimize import optimize
+from db.maintenance.runs import RunResult, due, last_runs, run_duty
+from db.maintenance.ttl import DeletedImages, TtlRule, check_rules, sweep
+
+__all__ = [
+    "DeletedImages", "DutyFailed", "MaintenanceError", "RunResult", "TargetError", "TtlRule",
+    "TtlRuleError", "backup", "backup_to", "check", "check_rules", "checkpoint", "checkpoint_file",
+    "checkpoint_on_shutdown", "due", "last_runs", "optimize", "run_duty", "sweep",
+]
