@@ -10,6 +10,7 @@ import functools
 import os
 import socket
 from dataclasses import dataclass, field
+from typing import Any
 
 from huey import Huey
 from sqlalchemy import Engine
@@ -17,10 +18,10 @@ from sqlalchemy import Engine
 from db import migrate
 from db.engine import SqliteTuning, make_engine
 from db.ids import uuid7
-from jobs import context, tasks
+from jobs import context, duties, tasks
 from jobs.context import JobContext
 from jobs.imaging import EncoderSpec, Limits, Recipe
-from jobs.queue import QueueConfig, make_huey
+from jobs.queue import QueueConfig, make_huey, sqlite_queue_path
 from worker.settings import Settings
 
 
@@ -29,6 +30,7 @@ class App:
     settings: Settings
     huey: Huey
     tasks: tasks.TaskSet
+    duties: dict[str, Any] = field(default_factory=dict)  # maintenance periodic tasks by name
     _engine: Engine | None = field(default=None, repr=False)
 
     @property
@@ -58,6 +60,10 @@ class App:
         ctx = self.job_context(owner_prefix)
         context.install(ctx)
         return ctx
+
+    @property
+    def duty_env(self) -> duties.DutyEnv:
+        return duty_env(self.settings)
 
     def close(self) -> None:
         if self._engine is not None:
@@ -93,7 +99,15 @@ def worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid7()[-6:]}"
 
 
+def duty_env(settings: Settings) -> duties.DutyEnv:
+    # Embeddings: the vector store's delete callback goes in delete_embeddings
+    # once jobs/vectors.py lands.
+    return duties.DutyEnv(settings=settings.maintenance, media_dir=settings.paths.media_dir,
+                          queue_db=sqlite_queue_path(settings.queue.url))
+
+
 def build(settings: Settings) -> App:
     q = settings.queue
     huey = make_huey(QueueConfig(url=q.url, name=q.name, busy_timeout_s=q.busy_timeout_s))
-    return App(settings=settings, huey=huey, tasks=tasks.register(huey))
+    periodic = duties.register(huey, duty_env(settings), lambda: context.current().engine)
+    return App(settings=settings, huey=huey, tasks=tasks.register(huey), duties=periodic)

@@ -19,6 +19,8 @@ import time
 from huey import Huey
 
 from db import images
+from db.maintenance.checkpoint import checkpoint_on_shutdown
+from jobs import duties
 from jobs.reconcile import reconcile
 from worker.app import App
 
@@ -60,6 +62,7 @@ class Reconciler(threading.Thread):
 def run_daemon(app: App, workers: int | None = None) -> int:
     settings = app.settings
     app.migrate()
+    duties.validate(app.engine, settings.maintenance)  # a bad TTL rule stops start-up, named
     owner = app.install_context().owner_prefix
     huey = app.huey
 
@@ -81,6 +84,7 @@ def run_daemon(app: App, workers: int | None = None) -> int:
         check_worker_health=True,
         health_check_interval=5,
     )
+    duties.catch_up(app.engine, app.duty_env, app.duties)
     reconciler = Reconciler(app)
     reconciler.start()
     log.info("worker %s started: %d %s workers, queue %s", owner,
@@ -92,6 +96,7 @@ def run_daemon(app: App, workers: int | None = None) -> int:
         released = images.release_owned(app.engine, owner + "/")
         if released:
             log.info("released %d unfinished image(s) back to pending", released)
+        checkpoint_on_shutdown(app.engine, app.duty_env.queue_db)
         log.info("worker %s stopped", owner)
     return 0
 
@@ -99,6 +104,7 @@ def run_daemon(app: App, workers: int | None = None) -> int:
 def drain(app: App, workers: int = 1, progress: bool = False) -> int:
     """Process queued work until nothing is left, with ``workers`` processes."""
     app.migrate()
+    duties.validate(app.engine, app.settings.maintenance)
     app.install_context()
     reconcile_once(app)
     huey = app.huey

@@ -10,16 +10,7 @@
 | ``runs`` | duty leases (one run at a time), run records, missed-run catch-up |
 
 Each returns a dict of figures that :func:`runs.run_duty` records.
-Import the duties from their modules (``from db.maintenance.backup import
-backup``); the package re-exports only the names other parts of Darkroom use.
+Import from the modules (``from db.maintenance.backup import backup``); the
+package itself imports nothing, so ``worker/cli.py`` can import the errors
+without loading SQLAlchemy.
 """
-
-from db.maintenance.checkpoint import checkpoint_on_shutdown
-from db.maintenance.errors import DutyFailed, MaintenanceError, TargetError, TtlRuleError
-from db.maintenance.runs import RunResult, due, last_runs, run_duty
-from db.maintenance.ttl import DeletedImages, TtlRule, check_rules
-
-__all__ = [
-    "DeletedImages", "DutyFailed", "MaintenanceError", "RunResult", "TargetError", "TtlRule",
-    "TtlRuleError", "check_rules", "checkpoint_on_shutdown", "due", "last_runs", "run_duty",
-]

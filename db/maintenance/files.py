@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect
+from sqlalchemy.exc import SQLAlchemyError
 
 from db.maintenance.errors import TargetError
 
@@ -81,3 +82,24 @@ def wal_bytes(path: Path) -> int:
         return wal_path(path).stat().st_size
     except FileNotFoundError:
         return 0
+
+
+def require_database(engine: Engine) -> None:
+    """Raise :class:`TargetError` unless the shared database exists, opens and has Darkroom's tables.
+
+    Maintenance commands call this first, so a typo in the URL never creates
+    an empty database file to "maintain".
+    """
+    path = sqlite_path(engine)
+    if path is not None:
+        with connect(path, readonly=True):
+            pass
+    try:
+        present = inspect(engine).has_table("maintenance_runs")
+    except SQLAlchemyError as exc:
+        url = engine.url.render_as_string(hide_password=True)
+        raise TargetError(f"database cannot be reached: {url} ({exc.__class__.__name__}: "
+                          f"{str(exc).splitlines()[0]})") from exc
+    if not present:
+        raise TargetError(f"database has no Darkroom tables: {path or engine.url.database}; "
+                          "run `darkroom migrate` first")
