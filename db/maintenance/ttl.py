@@ -60,7 +60,6 @@ log = logging.getLogger(__name__)
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}\Z")
 FORMATS = ("auto", "unix", "unix_ms", "iso")
-Scalar = str | int | float | bool | None
 
 
 @dataclass(frozen=True)
