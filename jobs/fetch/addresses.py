@@ -73,7 +73,7 @@ def parse_allow(entries: Sequence[str]) -> AllowList:
         except ValueError:
             pass
         name = text.lower().rstrip(".")
-        label = name[2:] if name.startswith("*.") else name
+        label = name.removeprefix("*.")
         if not label or any(not part or not all(c.isalnum() or c == "-" for c in part)
                             for part in label.split(".")):
             raise ValueError(f"{entry!r} is neither a CIDR nor a host name")

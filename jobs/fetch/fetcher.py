@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _RETRYABLE_STATUS = frozenset({408, 425, 429})  # and every 5xx
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_MAX_ADDRESSES_TRIED = 4  # a name with many addresses: try a few on connection errors
+_MAX_ADDRESSES_TRIED = 4
+DEFAULT_LIMITS = FetchLimits()  # a name with many addresses: try a few on connection errors
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ def new_client() -> httpx.Client:
     return httpx.Client(trust_env=False, follow_redirects=False)
 
 
-def fetch(url: str, dest_dir: str | os.PathLike[str], limits: FetchLimits = FetchLimits(),
+def fetch(url: str, dest_dir: str | os.PathLike[str], limits: FetchLimits = DEFAULT_LIMITS,
           client: httpx.Client | None = None, resolver: Resolver | None = None) -> Fetched:
     """Download the image at ``url`` into ``dest_dir`` under ``limits``.
 

@@ -49,7 +49,7 @@ def server() -> Iterator[LocalServer]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             state.hits.append(Hit(path, self.headers.get("Host", "")))
             route = state.routes.get(path)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import time
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -140,7 +140,7 @@ def test_503_then_success_waits_for_retry_after(server: LocalServer, client: htt
         if len(calls) == 1:
             value = retry_after
             if value.startswith("http-date"):  # made now, not at collection: dates have 1 s resolution
-                value = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=120), usegmt=True)
+                value = format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
             send(h, 503, b"busy", "text/plain", {"Retry-After": value})
         else:
             send(h, 200, jpeg, "image/jpeg")

@@ -45,7 +45,7 @@ def tls_server(cert: tuple[Path, Path]) -> Iterator[tuple[int, list[str | None]]
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             send(self, 200, jpeg, "image/jpeg")
 
         def log_message(self, format: str, *args: object) -> None:

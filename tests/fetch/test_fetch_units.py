@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -49,7 +49,7 @@ def test_extensions() -> None:
     ("Wednesday, 21-Oct-15 07:28:10 GMT", 10.0),  # RFC 850 form still accepted
 ])
 def test_parse_retry_after(value: str | None, expected: float | None) -> None:
-    now = datetime(2015, 10, 21, 7, 28, 0, tzinfo=timezone.utc)
+    now = datetime(2015, 10, 21, 7, 28, 0, tzinfo=UTC)
     assert parse_retry_after(value, now=now) == expected
 
 
