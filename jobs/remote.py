@@ -14,9 +14,10 @@ import dataclasses
 import logging
 import os
 import time
+from typing import cast
 from urllib.parse import unquote, urlsplit
 
-from sqlalchemy import Engine, update
+from sqlalchemy import CursorResult, Engine, update
 
 from db.engine import write_session
 from db.images import Claimed
@@ -80,9 +81,9 @@ def record_original(engine: Engine, image_id: str, owner: str, original_path: st
                     size: int, sha256: str) -> bool:
     """Point the held row at its fetched original (compare-and-set on the lease)."""
     with write_session(engine) as s:
-        return s.execute(
+        result = s.execute(
             update(Image)
             .where(Image.id == image_id, Image.lease_owner == owner, Image.status == Status.PROCESSING.value)
             .values(original_path=original_path, mime_type=mime_type, size=size, hash=sha256,
-                    owns_original=True, updated_at=time.time())
-        ).rowcount == 1
+                    owns_original=True, updated_at=time.time()))
+        return cast(CursorResult, result).rowcount == 1

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -93,7 +93,7 @@ class Darkroom:
         """
         return cls(build(load(path, overrides=overrides or None)))
 
-    def __enter__(self) -> Darkroom:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -125,9 +125,9 @@ class Darkroom:
         if id is not None and images.get(self.app.engine, image_id) is not None:
             raise ImageExists(f"an image with id {image_id!r} already exists")
         if isinstance(source, str) and source.lower().startswith(("http://", "https://")):
-            self._insert(image_id, dict(filename=filename or remote.filename_from_url(source),
-                                        original_path=remote.NOT_FETCHED, mime_type="application/octet-stream",
-                                        size=0, source_url=source, metadata=metadata))
+            self._insert(image_id, {"filename": filename or remote.filename_from_url(source),
+                                        "original_path": remote.NOT_FETCHED, "mime_type": "application/octet-stream",
+                                        "size": 0, "source_url": source, "metadata": metadata})
         elif isinstance(source, (bytes, bytearray, memoryview)):
             data = bytes(source)
             ext = extension_for(sniff(data[:64]) or "")
@@ -167,8 +167,8 @@ class Darkroom:
             with hasher:
                 write(hasher)
             mime = sniff(_head(tmp)) or "application/octet-stream"
-            self._insert(image_id, dict(filename=filename, original_path=rel, mime_type=mime,
-                                        size=hasher.size, hash=hasher.hexdigest(), metadata=metadata))
+            self._insert(image_id, {"filename": filename, "original_path": rel, "mime_type": mime,
+                                        "size": hasher.size, "hash": hasher.hexdigest(), "metadata": metadata})
             os.replace(tmp, dest)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -272,7 +272,7 @@ class _HashingWriter:
     def hexdigest(self) -> str:
         return self._h.hexdigest()
 
-    def __enter__(self) -> _HashingWriter:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
