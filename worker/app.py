@@ -6,6 +6,7 @@ the settings tree as a whole.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import socket
@@ -20,6 +21,7 @@ from db.engine import SqliteTuning, make_engine
 from db.ids import uuid7
 from jobs import context, duties, tasks
 from jobs.context import JobContext
+from jobs.fetch import FetchLimits
 from jobs.imaging import EncoderSpec, Limits, Recipe
 from jobs.queue import QueueConfig, make_huey, sqlite_queue_path
 from worker.settings import Settings
@@ -54,6 +56,7 @@ class App:
             max_attempts=s.jobs.max_attempts,
             retry_delay_s=s.jobs.retry_delay_s,
             schedule=lambda image_id, delay: self.tasks.enqueue_images([image_id], delay=delay),
+            fetch_limits=fetch_limits_from(s),
         )
 
     def install_context(self, owner_prefix: str | None = None) -> JobContext:
@@ -92,6 +95,10 @@ def limits_from(settings: Settings) -> Limits:
     lim = settings.limits
     return Limits(max_pixels=lim.max_pixels, max_side=lim.max_side,
                   max_frames=lim.max_frames, max_bytes=lim.max_bytes)
+
+
+def fetch_limits_from(settings: Settings) -> FetchLimits:
+    return FetchLimits(**dataclasses.asdict(settings.fetch))
 
 
 def worker_id() -> str:

@@ -143,6 +143,24 @@ class JobSettings:
 
 
 @dataclass(frozen=True)
+class FetchSettings:
+    """``[fetch]``: limits for images submitted by URL (see docs/fetch.md)."""
+
+    max_bytes: int = 50 * 1024 * 1024  # checked while streaming, not only from Content-Length
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 15.0
+    total_timeout_s: float = 60.0
+    max_redirects: int = 5
+    allow: tuple[str, ...] = ()  # CIDRs / host names let through although not public
+    user_agent: str = "Darkroom/0.1 (image fetcher)"
+
+    def check(self) -> None:
+        from jobs.fetch import FetchLimits
+
+        FetchLimits(**dataclasses.asdict(self)).check()
+
+
+@dataclass(frozen=True)
 class Settings:
     paths: PathsSettings = PathsSettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -150,6 +168,7 @@ class Settings:
     variants: VariantSettings = VariantSettings()
     limits: LimitsSettings = LimitsSettings()
     jobs: JobSettings = JobSettings()
+    fetch: FetchSettings = FetchSettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
     config_path: Path | None = field(default=None, compare=False)
 
