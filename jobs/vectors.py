@@ -29,10 +29,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import lancedb
 import numpy as np
 import pyarrow as pa
-from lancedb.index import HnswSq, IvfPq
 
 from jobs.embedders.base import EmbedderError, check_vectors
 
@@ -111,6 +109,8 @@ class VectorStore:
         self.keep_versions_s = keep_versions_s
         # Without a consistency interval a long-lived handle never sees other
         # processes' writes; with it, reads re-check the latest version.
+        import lancedb  # a slow import (~1-3 s): only where vectors are used
+
         self._db = lancedb.connect(self.directory, read_consistency_interval=timedelta(seconds=read_consistency_s))
         self._tables: dict[str, Any] = {}
 
@@ -312,6 +312,8 @@ class VectorStore:
         return figures
 
     def _index_config(self) -> Any:
+        from lancedb.index import HnswSq, IvfPq
+
         if self.index.index_type == "IVF_PQ":
             return IvfPq(distance_type="cosine")
         return HnswSq(distance_type="cosine")  # LanceDB's IVF_HNSW_SQ

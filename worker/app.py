@@ -52,6 +52,7 @@ class App:
             max_attempts=s.jobs.max_attempts,
             retry_delay_s=s.jobs.retry_delay_s,
             schedule=lambda image_id, delay: self.tasks.enqueue_images([image_id], delay=delay),
+            extras={"embedding": s.embeddings},
         )
 
     def install_context(self, owner_prefix: str | None = None) -> JobContext:

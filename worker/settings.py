@@ -28,6 +28,8 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from jobs.embedding_settings import EmbeddingSettings
+
 ENV_PREFIX = "DARKROOM_"
 DEFAULT_CONFIG = "config.toml"
 
@@ -148,6 +150,7 @@ class Settings:
     variants: VariantSettings = VariantSettings()
     limits: LimitsSettings = LimitsSettings()
     jobs: JobSettings = JobSettings()
+    embeddings: EmbeddingSettings = EmbeddingSettings()
     config_path: Path | None = field(default=None, compare=False)
 
     @property
@@ -347,4 +350,5 @@ def resolve_paths(settings: Settings) -> Settings:
         ),
         database=dataclasses.replace(settings.database, url=sqlite_url(settings.database.url)),
         queue=dataclasses.replace(settings.queue, url=sqlite_url(settings.queue.url)),
+        embeddings=dataclasses.replace(settings.embeddings, lancedb_dir=absolute(settings.embeddings.lancedb_dir)),
     )
