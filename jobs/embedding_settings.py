@@ -29,7 +29,7 @@ class EmbeddingSettings:
     delay_after_complete_s: float = 2.0  # a completed image triggers a run after this
     duplicate_threshold: float = 0.97  # cosine similarity at or above which an image is a near-duplicate
     index_threshold_rows: int = 100_000  # build the ANN index above this many vectors
-    index_type: str = "IVF_HNSW_SQ"  # or IVF_PQ
+    index_type: str = "IVF_PQ"  # or IVF_HNSW_SQ (10x slower to build here)
     optimize_interval_s: float = 3_600.0  # compaction + old-version cleanup of the vector tables
     keep_versions_s: float = 600.0  # table versions younger than this survive cleanup
     read_consistency_s: float = 1.0  # how stale a reader's view of LanceDB may be
@@ -58,6 +58,13 @@ class EmbeddingSettings:
             self.lancedb_dir, read_consistency_s=self.read_consistency_s, keep_versions_s=self.keep_versions_s,
             index=IndexSettings(threshold_rows=self.index_threshold_rows, index_type=self.index_type),
         )
+
+    def model_name(self) -> str:
+        """The configured model's name, without building the embedder."""
+        from jobs.embedders.http import model_name
+        from jobs.embedders.local import LocalEmbedder
+
+        return LocalEmbedder.model if self.embedder == "local" else model_name(self.http)
 
     def make_embedder(self) -> Embedder:
         from jobs.embedders import make_embedder

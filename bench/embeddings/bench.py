@@ -57,19 +57,24 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q))
 
 
-def bench_search(tmp: Path, rows: int, dim: int, queries: int) -> None:
+def bench_search(tmp: Path, rows: int, dim: int, queries: int, index_type: str) -> None:
     store = VectorStore(tmp / f"lancedb-{rows}", index=IndexSettings(threshold_rows=rows))
     rng = np.random.default_rng(rows)
+    # Clustered unit vectors (like descriptors of a photo library: groups of
+    # similar shots), and queries that are small perturbations of stored ones.
+    centers = rng.normal(size=(max(rows // 30, 10), dim)).astype(np.float32)
     batch = 10_000
     t0 = time.perf_counter()
     for start in range(0, rows, batch):
-        v = rng.normal(size=(min(batch, rows - start), dim)).astype(np.float32)
+        n = min(batch, rows - start)
+        v = centers[rng.integers(0, len(centers), n)] + rng.normal(scale=0.35, size=(n, dim)).astype(np.float32)
         v /= np.linalg.norm(v, axis=1, keepdims=True)
+        if start == 0:
+            qs = v[:queries] + rng.normal(scale=0.02, size=(queries, dim)).astype(np.float32)
         store.upsert("bench", [f"img-{i}" for i in range(start, start + len(v))], v)
     dt = time.perf_counter() - t0
     print(f"upsert          rows={rows:7d}  batches of {batch}: {rows / dt:9.0f} rows/s  "
           f"fragments={store.fragments('bench')}")
-    qs = rng.normal(size=(queries, dim)).astype(np.float32)
 
     def run(label: str) -> list[str]:
         times, firsts = [], []
@@ -89,11 +94,11 @@ def bench_search(tmp: Path, rows: int, dim: int, queries: int) -> None:
     print(f"optimize        rows={rows:7d}  compaction {time.perf_counter() - t:6.2f} s  "
           f"fragments={store.fragments('bench')}")
     flat = run("flat (exact)")
-    store.index = IndexSettings(threshold_rows=rows)
+    store.index = IndexSettings(threshold_rows=rows, index_type=index_type)
     t = time.perf_counter()
     store.optimize()
-    print(f"index build     rows={rows:7d}  IVF_HNSW_SQ {time.perf_counter() - t:6.2f} s")
-    ann = run("IVF_HNSW_SQ + refine x10")
+    print(f"index build     rows={rows:7d}  {store.index.index_type} {time.perf_counter() - t:6.2f} s")
+    ann = run(f"{store.index.index_type} + refine x10")
     agree = sum(a == b for a, b in zip(flat, ann)) / len(flat)
     print(f"recall@1        rows={rows:7d}  ANN vs exact: {agree:.3f}")
 
@@ -103,13 +108,14 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=200)
     ap.add_argument("--rows", default="10000,100000")
     ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--index-type", default="IVF_PQ", choices=["IVF_PQ", "IVF_HNSW_SQ"])
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         bench_embed(tmp, args.images, (1024, 768))
         bench_embed(tmp, max(20, args.images // 5), (4000, 3000))
         for rows in (int(r) for r in args.rows.split(",")):
-            bench_search(tmp, rows, LocalEmbedder.dim, args.queries)
+            bench_search(tmp, rows, LocalEmbedder.dim, args.queries, args.index_type)
 
 
 if __name__ == "__main__":

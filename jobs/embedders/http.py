@@ -108,8 +108,7 @@ class HttpEmbedder:
 
     @property
     def model(self) -> str:
-        # The endpoint's model and its dimension both change the vectors.
-        return f"http:{self.settings.model}@{self.settings.dimensions}"
+        return model_name(self.settings)
 
     @property
     def dim(self) -> int:
@@ -207,6 +206,11 @@ class HttpEmbedder:
         # Validate before normalising so a NaN is reported as the input's fault.
         check_vectors(matrix, n, self.dim)
         return normalise_rows(matrix)
+
+
+def model_name(settings: HttpEmbedderSettings) -> str:
+    """The endpoint's model and its dimension both change the vectors: both are in the name."""
+    return f"http:{settings.model}@{settings.dimensions}"
 
 
 def image_data_url(path: Path, max_side_px: int) -> str:

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from embed_photos import write_corpus  # noqa: E402
-
-from jobs.vectors import VectorStore  # noqa: E402
+from jobs.vectors import VectorStore
+from tests.embeddings.embed_photos import write_corpus
 
 
 @pytest.fixture(scope="session")

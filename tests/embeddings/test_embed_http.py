@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from embed_server import EmbedServer, Reply, expected_vector
+from tests.embeddings.embed_server import EmbedServer, Reply, expected_vector
 from PIL import Image
 
 from jobs.embedders import (

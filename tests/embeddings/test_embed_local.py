@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from embed_photos import TRANSFORMS, make_photo
+from tests.embeddings.embed_photos import TRANSFORMS, make_photo
 from PIL import Image
 
 from jobs.embedders import EmbedInput, InputRejected, LocalEmbedder, make_embedder
