@@ -57,6 +57,7 @@ class App:
             retry_delay_s=s.jobs.retry_delay_s,
             schedule=lambda image_id, delay: self.tasks.enqueue_images([image_id], delay=delay),
             fetch_limits=fetch_limits_from(s),
+            extras={"embedding": s.embeddings},
         )
 
     def install_context(self, owner_prefix: str | None = None) -> JobContext:

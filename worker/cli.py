@@ -83,10 +83,10 @@ def register(*commands: Callable[..., Any]) -> None:
 
 
 def _register_all() -> None:
-    from worker.commands import demo, enqueue, maintenance, migrate, run, status
+    from worker.commands import demo, enqueue, maintenance, migrate, run, similar, status
 
     register(migrate.migrate, enqueue.enqueue, run.worker, status.status, demo.demo)
-    register(maintenance.maintenance)
+    register(maintenance.maintenance, similar.similar)
 
 
 _register_all()

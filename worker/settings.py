@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from jobs.duties import MaintenanceSettings
+from jobs.embedding_settings import EmbeddingSettings
 
 ENV_PREFIX = "DARKROOM_"
 DEFAULT_CONFIG = "config.toml"
@@ -170,6 +171,7 @@ class Settings:
     jobs: JobSettings = JobSettings()
     fetch: FetchSettings = FetchSettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
+    embeddings: EmbeddingSettings = EmbeddingSettings()
     config_path: Path | None = field(default=None, compare=False)
 
     @property
@@ -371,4 +373,5 @@ def resolve_paths(settings: Settings) -> Settings:
         queue=dataclasses.replace(settings.queue, url=sqlite_url(settings.queue.url)),
         maintenance=dataclasses.replace(settings.maintenance,
                                         backup_dir=absolute(settings.maintenance.backup_dir)),
+        embeddings=dataclasses.replace(settings.embeddings, lancedb_dir=absolute(settings.embeddings.lancedb_dir)),
     )
