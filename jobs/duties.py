@@ -129,6 +129,8 @@ class DutyEnv:
     media_dir: Path
     queue_db: Path | None = None
     delete_embeddings: DeleteEmbeddings | None = None
+    # Compacts the vector tables and prunes old versions; returns its figures.
+    optimize_vectors: Callable[[], dict[str, Any]] | None = None
 
 
 def validate(engine: Engine, cfg: MaintenanceSettings) -> None:
@@ -160,6 +162,8 @@ def duty_body(name: str, engine: Engine, env: DutyEnv, *, full: bool = False,
                            chunk_pages=cfg.vacuum_chunk_pages)
         if analyze:
             _mark(engine, "optimize.analyze")
+        if env.optimize_vectors is not None:
+            figures["vectors"] = env.optimize_vectors()
         return figures
 
     def do_checkpoint() -> dict[str, Any]:

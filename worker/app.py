@@ -108,10 +108,14 @@ def worker_id() -> str:
 
 
 def duty_env(settings: Settings) -> duties.DutyEnv:
-    # Embeddings: the vector store's delete callback goes in delete_embeddings
-    # once jobs/vectors.py lands.
+    from jobs.embedding import optimize_vectors
+    from jobs.vectors import delete_vectors
+
+    store = settings.embeddings.lancedb_dir
     return duties.DutyEnv(settings=settings.maintenance, media_dir=settings.paths.media_dir,
-                          queue_db=sqlite_queue_path(settings.queue.url))
+                          queue_db=sqlite_queue_path(settings.queue.url),
+                          delete_embeddings=functools.partial(delete_vectors, store),
+                          optimize_vectors=functools.partial(optimize_vectors, store))
 
 
 def build(settings: Settings) -> App:
