@@ -109,10 +109,10 @@ def describe(head: bytes) -> str:
 def _as_text(head: bytes) -> str | None:
     """Decode as UTF-8 text if it looks like text (the last character may be cut)."""
     try:
-        text = head.decode("utf-8")
+        text = head.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         if exc.start < len(head) - 4:
             return None
-        text = head[:exc.start].decode("utf-8")
+        text = head[:exc.start].decode("utf-8-sig")
     printable = sum(ch.isprintable() or ch in "\r\n\t" for ch in text)
     return text if text and printable / len(text) > 0.95 else None
