@@ -280,6 +280,8 @@ def _coerce(tp: Any, value: Any, key: str, default: Any) -> Any:
             return value
         raise ConfigError(key, value, "a string")
     if tp is Path:
+        if isinstance(value, Path):
+            return value
         if isinstance(value, str) and value:
             return Path(value)
         raise ConfigError(key, value, "a path (string)")

@@ -1,0 +1,230 @@
+"""Operations on ``images`` rows: the status machine as compare-and-set updates.
+
+Every transition names the state it expects, so a duplicate or late queue
+delivery, or a worker whose lease has expired, changes nothing::
+
+    pending --claim--> processing --complete--> completed
+                           |--release (retry)--> pending
+                           \\--fail------------> failed
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, and_, delete, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from db.engine import read_sessions, write_session
+from db.ids import uuid7
+from db.models import Image, ImageVariant, Status
+
+ERROR_MAX_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """What a worker needs of a row it has claimed."""
+
+    id: str
+    filename: str
+    original_path: str
+    mime_type: str
+    attempts: int
+    source_url: str | None
+    lane: str | None
+    error: str | None  # the previous attempt's error, if any
+
+
+@dataclass(frozen=True)
+class VariantRow:
+    width: int
+    height: int
+    format: str
+    path: str
+    size: int
+
+
+def insert_image(engine: Engine, *, filename: str, original_path: str, mime_type: str, size: int,
+                 image_id: str | None = None, hash: str | None = None,
+                 metadata: dict[str, Any] | None = None, owns_original: bool = True,
+                 source_url: str | None = None, lane: str | None = None,
+                 enqueued: bool = False) -> str:
+    """Insert a ``pending`` row and return its id (a new UUIDv7 unless given)."""
+    image_id = image_id or uuid7()
+    now = time.time()
+    with write_session(engine) as s:
+        s.add(Image(
+            id=image_id, filename=filename, original_path=original_path, mime_type=mime_type,
+            size=size, hash=hash, status=Status.PENDING.value,
+            metadata_=json.dumps(metadata) if metadata is not None else None,
+            created_at=int(now), updated_at=now, owns_original=owns_original,
+            source_url=source_url, lane=lane, enqueued_at=now if enqueued else None,
+        ))
+    return image_id
+
+
+def mark_enqueued(engine: Engine, ids: Sequence[str], at: float | None = None) -> None:
+    if not ids:
+        return
+    with write_session(engine) as s:
+        s.execute(update(Image).where(Image.id.in_(ids)).values(enqueued_at=at or time.time()))
+
+
+def claim(engine: Engine, image_id: str, owner: str, lease_s: float) -> Claimed | None:
+    """Take ``image_id`` for processing if it is pending, or processing with an expired lease.
+
+    One compare-and-set ``UPDATE``: it sets ``processing``, the lease and
+    its owner, and counts the attempt. Returns None when there is nothing
+    to claim (already done, failed, or leased by a live worker).
+    """
+    now = time.time()
+    claimable = or_(
+        Image.status == Status.PENDING.value,
+        Image.status.is_(None),
+        and_(Image.status == Status.PROCESSING.value,
+             or_(Image.lease_expires_at.is_(None), Image.lease_expires_at < now)),
+    )
+    with write_session(engine) as s:
+        result = s.execute(
+            update(Image)
+            .where(Image.id == image_id, claimable)
+            .values(status=Status.PROCESSING.value, lease_owner=owner,
+                    lease_expires_at=now + lease_s, attempts=Image.attempts + 1,
+                    started_at=now, updated_at=now)
+        )
+        if result.rowcount != 1:
+            return None
+        row = s.execute(select(Image).where(Image.id == image_id)).scalar_one()
+        return Claimed(id=row.id, filename=row.filename, original_path=row.original_path,
+                       mime_type=row.mime_type, attempts=row.attempts, source_url=row.source_url,
+                       lane=row.lane, error=row.error)
+
+
+def renew(engine: Engine, image_id: str, owner: str, lease_s: float) -> bool:
+    """Extend a lease we still hold; False means it was lost."""
+    now = time.time()
+    with write_session(engine) as s:
+        return s.execute(
+            update(Image)
+            .where(Image.id == image_id, Image.lease_owner == owner,
+                   Image.status == Status.PROCESSING.value)
+            .values(lease_expires_at=now + lease_s, updated_at=now)
+        ).rowcount == 1
+
+
+def _held(image_id: str, owner: str) -> Any:
+    return and_(Image.id == image_id, Image.lease_owner == owner,
+                Image.status == Status.PROCESSING.value)
+
+
+def complete(engine: Engine, image_id: str, owner: str, facts: dict[str, Any],
+             variants: Sequence[VariantRow]) -> bool:
+    """Record the variants and mark the image ``completed``, if we still hold it.
+
+    Variant rows are upserts on ``(image_id, width, format)``; rows of
+    widths/formats no longer produced are removed.
+    """
+    now = time.time()
+    with write_session(engine) as s:
+        done = s.execute(
+            update(Image).where(_held(image_id, owner)).values(
+                status=Status.COMPLETED.value, error=None, lease_owner=None,
+                lease_expires_at=None, completed_at=now, updated_at=now, **facts)
+        ).rowcount == 1
+        if not done:
+            return False
+        upsert_variants(s, image_id, variants, now)
+    return True
+
+
+def upsert_variants(session: Any, image_id: str, variants: Sequence[VariantRow], now: float) -> None:
+    dialect = session.get_bind().dialect.name
+    ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    keep = {(v.width, v.format) for v in variants}
+    for v in variants:
+        stmt = ins(ImageVariant).values(
+            id=uuid7(), image_id=image_id, width=v.width, format=v.format, path=v.path,
+            size=v.size, height=v.height, created_at=now)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["image_id", "width", "format"],
+            set_={"path": v.path, "size": v.size, "height": v.height, "created_at": now},
+        )
+        session.execute(stmt)
+    existing = session.execute(
+        select(ImageVariant.id, ImageVariant.width, ImageVariant.format)
+        .where(ImageVariant.image_id == image_id)).all()
+    stale = [vid for vid, w, f in existing if (w, f) not in keep]
+    if stale:
+        session.execute(delete(ImageVariant).where(ImageVariant.id.in_(stale)))
+
+
+def fail(engine: Engine, image_id: str, error: str, owner: str | None = None) -> bool:
+    """Mark ``failed`` with a readable error (if ``owner`` is given, only while held)."""
+    now = time.time()
+    cond = _held(image_id, owner) if owner else (Image.id == image_id)
+    with write_session(engine) as s:
+        return s.execute(
+            update(Image).where(cond).values(
+                status=Status.FAILED.value, error=error[:ERROR_MAX_CHARS], lease_owner=None,
+                lease_expires_at=None, updated_at=now)
+        ).rowcount == 1
+
+
+def release(engine: Engine, image_id: str, owner: str, error: str | None = None,
+            retry_at: float | None = None) -> bool:
+    """Give a held image back to ``pending`` (a retry, or shutdown)."""
+    now = time.time()
+    values: dict[str, Any] = dict(status=Status.PENDING.value, lease_owner=None,
+                                  lease_expires_at=None, updated_at=now,
+                                  enqueued_at=retry_at or now)
+    if error is not None:
+        values["error"] = error[:ERROR_MAX_CHARS]
+    with write_session(engine) as s:
+        return s.execute(update(Image).where(_held(image_id, owner)).values(**values)).rowcount == 1
+
+
+def release_owned(engine: Engine, owner_prefix: str) -> int:
+    """Give back every image leased by owners starting with ``owner_prefix``."""
+    now = time.time()
+    with write_session(engine) as s:
+        return s.execute(
+            update(Image)
+            .where(Image.status == Status.PROCESSING.value,
+                   Image.lease_owner.startswith(owner_prefix, autoescape=True))
+            .values(status=Status.PENDING.value, lease_owner=None, lease_expires_at=None,
+                    updated_at=now, enqueued_at=None)
+        ).rowcount
+
+
+def get(engine: Engine, image_id: str) -> Image | None:
+    with read_sessions(engine)() as s:
+        return s.get(Image, image_id)
+
+
+def variants_of(engine: Engine, image_id: str) -> list[ImageVariant]:
+    with read_sessions(engine)() as s:
+        return list(s.scalars(select(ImageVariant).where(ImageVariant.image_id == image_id)
+                              .order_by(ImageVariant.format, ImageVariant.width)))
+
+
+def counts(engine: Engine) -> dict[str, int]:
+    """Rows per status; every status is present, NULL counts as pending."""
+    out = {s.value: 0 for s in Status}
+    with read_sessions(engine)() as s:
+        for status, n in s.execute(select(Image.status, func.count()).group_by(Image.status)):
+            key = status if status in out else Status.PENDING.value
+            out[key] += n
+    return out
+
+
+def ids_with_status(engine: Engine, statuses: Iterable[str], limit: int | None = None) -> list[str]:
+    with read_sessions(engine)() as s:
+        q = select(Image.id).where(Image.status.in_(list(statuses))).order_by(Image.id)
+        if limit:
+            q = q.limit(limit)
+        return list(s.scalars(q))

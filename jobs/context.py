@@ -1,0 +1,66 @@
+"""Per-process collaborators of the tasks.
+
+The composition root (``worker/app.py``) installs one :class:`JobContext`
+before the consumer forks its workers; each process then makes its own
+engine on first use (connections must not cross a fork).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from jobs.imaging import Limits, Recipe
+
+
+@dataclass
+class JobContext:
+    engine_factory: Callable[[], Engine]
+    media_dir: Path
+    recipe: Recipe
+    limits: Limits
+    owner_prefix: str  # the consumer's id; leases are "<owner_prefix>/<pid>"
+    lease_s: float = 300.0
+    max_attempts: int = 5
+    retry_delay_s: float = 2.0
+    # Set by jobs.queue: enqueue process_image(image_id) after `delay` seconds.
+    schedule: Callable[[str, float], None] | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+    _engine: Engine | None = field(default=None, repr=False)
+    _engine_pid: int = field(default=0, repr=False)
+
+    @property
+    def engine(self) -> Engine:
+        pid = os.getpid()
+        if self._engine is None or self._engine_pid != pid:
+            if self._engine is not None:
+                self._engine.dispose(close=False)  # inherited pool: drop, do not close
+            self._engine = self.engine_factory()
+            self._engine_pid = pid
+        return self._engine
+
+    @property
+    def owner(self) -> str:
+        return f"{self.owner_prefix}/{os.getpid()}"
+
+
+_current: JobContext | None = None
+_lock = threading.Lock()
+
+
+def install(ctx: JobContext) -> None:
+    global _current
+    with _lock:
+        _current = ctx
+
+
+def current() -> JobContext:
+    if _current is None:
+        raise RuntimeError("no JobContext installed: start tasks through worker.app")
+    return _current

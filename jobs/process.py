@@ -1,0 +1,147 @@
+"""``process_image``: claim a row, render its variants, record the outcome.
+
+A plain function of a :class:`~jobs.context.JobContext` and an image id; the
+huey task in ``jobs/tasks.py`` is a thin wrapper around it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from pathlib import Path
+
+from sqlalchemy.exc import OperationalError
+
+from db import images
+from jobs import imaging, media
+from jobs.context import JobContext
+from jobs.errors import DarkroomError, MissingOriginal, PermanentError, RetryableError
+
+log = logging.getLogger(__name__)
+
+
+def process_image(ctx: JobContext, image_id: str) -> str:
+    """Process one image; returns the outcome: completed, failed, retry or skipped."""
+    t0 = time.perf_counter()
+    owner = ctx.owner
+    claimed = images.claim(ctx.engine, image_id, owner, ctx.lease_s)
+    if claimed is None:
+        log.info("image %s: nothing to claim (done, failed or leased elsewhere)", image_id,
+                 extra={"image_id": image_id, "outcome": "skipped"})
+        return "skipped"
+    try:
+        with LeaseKeeper(ctx, image_id, owner):
+            facts, rows, timings = _render_and_store(ctx, claimed)
+        t = time.perf_counter()
+        facts["timings"] = json.dumps({**timings, "db": 0.0})
+        if not images.complete(ctx.engine, image_id, owner, facts, rows):
+            log.warning("image %s: lease lost before completion; result discarded", image_id)
+            return "skipped"
+        timings["db"] = time.perf_counter() - t
+        _log_done(image_id, "completed", t0, timings)
+        return "completed"
+    except PermanentError as exc:
+        images.fail(ctx.engine, image_id, str(exc), owner)
+        _log_done(image_id, "failed", t0, {}, str(exc), logging.WARNING)
+        return "failed"
+    except (RetryableError, OperationalError) as exc:
+        return _retry_or_give_up(ctx, claimed, owner, exc, t0)
+    except Exception as exc:  # a bug or an unexpected library error: fail loudly, keep going
+        log.exception("image %s: unexpected error", image_id)
+        images.fail(ctx.engine, image_id, f"internal error: {type(exc).__name__}: {exc}", owner)
+        _log_done(image_id, "failed", t0, {}, str(exc), logging.ERROR)
+        return "failed"
+
+
+def _render_and_store(ctx: JobContext, claimed: images.Claimed) -> tuple[dict, list[images.VariantRow], dict[str, float]]:
+    source = media.resolve_original(ctx.media_dir, claimed.original_path)
+    if not source.is_file():
+        raise MissingOriginal(f"original file not found: {claimed.original_path}")
+    try:
+        rendered = imaging.render(source, ctx.recipe, ctx.limits)
+    except imaging.ImageRejected as exc:
+        raise PermanentError(str(exc)) from exc
+    except MemoryError as exc:
+        raise PermanentError("image too large to decode in memory") from exc
+    t = time.perf_counter()
+    rows: list[images.VariantRow] = []
+    for v in rendered.variants:
+        rel = media.variant_relpath(claimed.id, v.width, v.format)
+        media.atomic_write(ctx.media_dir / rel, v.data)
+        rows.append(images.VariantRow(width=v.width, height=v.height, format=v.format,
+                                      path=rel, size=len(v.data)))
+    timings = dict(rendered.timings)
+    timings["write"] = time.perf_counter() - t
+    src = rendered.source
+    facts = {
+        "width": src.width, "height": src.height, "mime_type": src.mime_type,
+        "hash": sha256_file(source), "recipe": ctx.recipe.fingerprint(),
+        "orientation": rendered.orientation, "taken_at": rendered.taken_at,
+        "gps": json.dumps(rendered.gps) if rendered.gps else None,
+        "placeholder": rendered.placeholder, "dominant_color": rendered.dominant_color,
+    }
+    return facts, rows, timings
+
+
+def _retry_or_give_up(ctx: JobContext, claimed: images.Claimed, owner: str, exc: Exception,
+                      t0: float) -> str:
+    message = str(exc) if isinstance(exc, DarkroomError) else f"database busy: {exc.__class__.__name__}"
+    if claimed.attempts >= ctx.max_attempts:
+        error = f"gave up after {claimed.attempts} attempts; last error: {message}"
+        images.fail(ctx.engine, claimed.id, error, owner)
+        _log_done(claimed.id, "failed", t0, {}, error, logging.WARNING)
+        return "failed"
+    delay = getattr(exc, "retry_after_s", None) or ctx.retry_delay_s * 2 ** (claimed.attempts - 1)
+    images.release(ctx.engine, claimed.id, owner, error=message, retry_at=time.time() + delay)
+    if ctx.schedule is not None:
+        ctx.schedule(claimed.id, delay)
+    _log_done(claimed.id, "retry", t0, {}, f"{message}; retry in {delay:.1f}s", logging.WARNING)
+    return "retry"
+
+
+def _log_done(image_id: str, outcome: str, t0: float, timings: dict[str, float],
+              error: str | None = None, level: int = logging.INFO) -> None:
+    duration = time.perf_counter() - t0
+    stages = " ".join(f"{k}={v * 1000:.0f}ms" for k, v in sorted(timings.items()))
+    log.log(level, "image %s %s in %.3fs %s%s", image_id, outcome, duration, stages,
+            f" error={error!r}" if error else "",
+            extra={"image_id": image_id, "outcome": outcome, "duration_s": round(duration, 4),
+                   "timings": timings, "error": error})
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1024 * 1024), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class LeaseKeeper:
+    """Renews a claim's lease in the background while a long job runs."""
+
+    def __init__(self, ctx: JobContext, image_id: str, owner: str) -> None:
+        self.ctx, self.image_id, self.owner = ctx, image_id, owner
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name=f"lease-{image_id}")
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        interval = max(self.ctx.lease_s / 3, 0.5)
+        while not self._stop.wait(interval):
+            try:
+                if not images.renew(self.ctx.engine, self.image_id, self.owner, self.ctx.lease_s):
+                    log.warning("image %s: lease lost while processing", self.image_id)
+                    return
+            except OperationalError:
+                log.warning("image %s: lease renewal hit a busy database; will retry", self.image_id)

@@ -1,0 +1,87 @@
+"""The ``darkroom`` command line.
+
+Every command takes ``--config PATH`` (default ``./config.toml`` or
+``DARKROOM_CONFIG``). Errors are translated once, here: a bad config exits 2
+with the key, the value and what was expected.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from worker import logs
+from worker.settings import ConfigError, Settings, load
+
+
+class Ctx:
+    """What the group hands to its commands: a lazily loaded Settings and App."""
+
+    def __init__(self, config: str | None, overrides: dict[str, Any] | None = None) -> None:
+        self.config = config
+        self.overrides = overrides or {}
+        self._settings: Settings | None = None
+        self._app: Any = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load(self.config, overrides=self.overrides)
+        return self._settings
+
+    @property
+    def app(self) -> Any:
+        if self._app is None:
+            from worker.app import build
+
+            self._app = build(self.settings)
+        return self._app
+
+
+pass_ctx = click.make_pass_decorator(Ctx)
+
+
+class DarkroomGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            click.echo(f"darkroom: configuration error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=DarkroomGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
+              help="Config file (default: ./config.toml, or $DARKROOM_CONFIG).")
+@click.option("--log-level", default="INFO", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@click.option("--log-format", default="text", show_default=True, type=click.Choice(["text", "json"]))
+@click.version_option(package_name="darkroom")
+@click.pass_context
+def main(ctx: click.Context, config: str | None, log_level: str, log_format: str) -> None:
+    """Darkroom: turn image uploads into WebP/AVIF variants in the background.
+
+    \b
+    Example:
+      darkroom demo                      # try it on generated sample images
+      darkroom --config /srv/darkroom/config.toml worker
+    """
+    logs.configure(log_level, log_format)
+    ctx.obj = Ctx(config)
+
+
+def register(*commands: Callable[..., Any]) -> None:
+    for command in commands:
+        main.add_command(command)  # type: ignore[arg-type]
+
+
+def _register_all() -> None:
+    from worker.commands import demo, enqueue, migrate, run, status
+
+    register(migrate.migrate, enqueue.enqueue, run.worker, status.status, demo.demo)
+
+
+_register_all()

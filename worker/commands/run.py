@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import click
+
+from worker.cli import Ctx, pass_ctx
+
+
+@click.command()
+@click.option("--drain", is_flag=True, help="Process until the queue is empty, then exit 0.")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Worker processes (default: queue.workers in the config).")
+@pass_ctx
+def worker(ctx: Ctx, drain: bool, workers: int | None) -> None:
+    """Run the worker daemon: huey consumer, scheduler and reconciler.
+
+    Stops gracefully on SIGTERM or SIGINT: finishes the job in hand within
+    jobs.grace_s, gives the rest back to pending, exits 0.
+
+    \b
+    Example:
+      darkroom worker                 # daemon (Procfile, systemd)
+      darkroom worker --drain         # one-shot: empty the queue, then exit
+    """
+    from worker import consumer
+
+    app = ctx.app
+    if drain:
+        code = consumer.drain(app, workers or ctx.settings.queue.workers)
+    else:
+        code = consumer.run_daemon(app, workers)
+    raise SystemExit(code)
