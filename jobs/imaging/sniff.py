@@ -38,7 +38,7 @@ def sniff(head: bytes) -> str:
         return "BMP"
     if head[4:8] == b"ftyp":
         return _bmff(head)
-    raise ImageRejected(f"not an accepted image: received {describe(head)}")
+    raise ImageRejected(f"not an image Darkroom accepts: received {describe(head)}")
 
 
 def _bmff(head: bytes) -> str:
@@ -50,8 +50,8 @@ def _bmff(head: bytes) -> str:
     if brands & _HEIF_BRANDS:
         return "HEIF"
     if head[8:12] in (b"qt  ",):
-        raise ImageRejected("not an accepted image: received a QuickTime video (ftyp 'qt  ')")
-    raise ImageRejected(f"not an accepted image: received a video or audio file (MP4/ISO media, brand {major!r})")
+        raise ImageRejected("not an image Darkroom accepts: received a QuickTime video (ftyp 'qt  ')")
+    raise ImageRejected(f"not an image Darkroom accepts: received a video or audio file (MP4/ISO media, brand {major!r})")
 
 
 # Known-but-refused kinds, checked in order; the label is shown to the user.
