@@ -22,7 +22,10 @@ class TaskSet:
     huey: Huey
     process_image: Any
 
-    def enqueue_images(self, ids: list[str], delay: float = 0.0, priority: int = PRIORITY_DEFAULT) -> None:
+    def enqueue_images(self, ids: list[str], delay: float = 0.0, priority: int = PRIORITY_DEFAULT,
+                       lane: str | None = None) -> None:
+        if lane == "large":
+            priority = PRIORITY_LARGE
         for image_id in ids:
             if delay > 0:
                 self.process_image.schedule(args=(image_id,), delay=delay, priority=priority)

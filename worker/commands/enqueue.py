@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from jobs.intake import iter_image_files, submit_file
+from worker.app import lane_rule
 from worker.cli import Ctx, pass_ctx
 
 
@@ -43,7 +44,8 @@ def enqueue(ctx: Ctx, paths: tuple[Path, ...], metadata_json: str | None, as_jso
     with click.progressbar(files, label="enqueueing", file=sys.stderr,
                            show_pos=True, hidden=len(files) < 10) as bar:
         for f in bar:
-            ids.append(submit_file(app.engine, app.tasks, media_dir, f, metadata).image_id)
+            ids.append(submit_file(app.engine, app.tasks, media_dir, f, metadata,
+                                   lane_by=lane_rule(ctx.settings)).image_id)
     if as_json:
         click.echo(json.dumps({"enqueued": ids}))
     else:
