@@ -127,6 +127,22 @@ class LimitsSettings:
 
 
 @dataclass(frozen=True)
+class ImagingSettings:
+    """Metadata policy and the large lane (docs/imaging.md)."""
+
+    keep_gps: bool = False  # store the camera's GPS position on the row (private by default)
+    animated_webp: bool = False  # animated GIF/WebP -> animated WebP variants (else the first frame)
+    large_pixels: int = 40_000_000  # images over this many pixels go to the large lane
+    large_slots: int = 1  # large images processed at once per data directory
+
+    def check(self) -> None:
+        if self.large_pixels < 1:
+            raise ValueError("large_pixels: expected an integer >= 1")
+        if self.large_slots < 1:
+            raise ValueError("large_slots: expected an integer >= 1")
+
+
+@dataclass(frozen=True)
 class JobSettings:
     max_attempts: int = 5
     lease_s: float = 300.0  # a claim's lifetime; long jobs renew it
@@ -168,6 +184,7 @@ class Settings:
     queue: QueueSettings = QueueSettings()
     variants: VariantSettings = VariantSettings()
     limits: LimitsSettings = LimitsSettings()
+    imaging: ImagingSettings = ImagingSettings()
     jobs: JobSettings = JobSettings()
     fetch: FetchSettings = FetchSettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
