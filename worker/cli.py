@@ -79,9 +79,10 @@ def register(*commands: Callable[..., Any]) -> None:
 
 
 def _register_all() -> None:
-    from worker.commands import demo, enqueue, migrate, run, status
+    from worker.commands import demo, enqueue, migrate, reprocess, retry, run, status
 
     register(migrate.migrate, enqueue.enqueue, run.worker, status.status, demo.demo)
+    register(retry.retry, reprocess.reprocess)
 
 
 _register_all()

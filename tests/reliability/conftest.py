@@ -71,7 +71,8 @@ class WorkerProc:
             self._log.close()
 
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def cleanup(self) -> None:
