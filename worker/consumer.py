@@ -38,7 +38,7 @@ RECONCILE_LEASE = "reconcile"
 def reconcile_once(app: App) -> dict[str, Any]:
     s = app.settings.jobs
     result = reconcile(app.engine, app.tasks.enqueue_images, requeue_after_s=s.requeue_after_s,
-                       max_attempts=s.max_attempts)
+                       max_attempts=s.max_attempts, queue_depth=app.huey.pending_count)
     return asdict(result)
 
 

@@ -92,3 +92,28 @@ def test_sigkill_of_the_consumer_leaves_no_process_and_a_restart_completes_all(
     wait_for(lambda: all_terminal(cfg, N), timeout=60, what="all images completed or failed")
     assert_all_completed_cleanly(cfg, N)
     assert new.stop() == 0
+
+
+def test_an_image_that_kills_its_worker_every_time_is_quarantined(
+        make_config: Callable[..., Path], start_worker: Callable[..., WorkerProc], tmp_path: Path) -> None:
+    cfg = make_config(queue={"workers": 1},
+                      variants={"widths": [1920], "formats": ["avif"], "avif": {"quality": 60, "effort": 0}},
+                      jobs={"max_attempts": 2, "lease_s": 30.0})
+    run_cli(cfg, "migrate")
+    worker = start_worker(cfg)
+    worker.wait_children(2)
+    [image_id] = json.loads(run_cli(cfg, "enqueue", "--json",
+                                    str(photo(tmp_path / "huge.jpg", (2000, 1500)))).stdout)["enqueued"]
+    for attempt in (1, 2):  # what the OOM killer does to a worker on a too-large image
+        [(owner,)] = wait_for(lambda: query(
+            cfg, "SELECT lease_owner FROM images WHERE status = 'processing' AND attempts = ?", (attempt,)),
+            interval=0.02, what=f"attempt {attempt} started")
+        os.kill(int(owner.rsplit("/", 1)[1]), signal.SIGKILL)
+    wait_for(lambda: query(cfg, "SELECT 1 FROM images WHERE status = 'failed'"), timeout=20,
+             what="the image failed")
+    [(attempts, error)] = query(cfg, "SELECT attempts, error FROM images WHERE id = ?", (image_id,))
+    assert attempts == 2
+    assert error == ("gave up after 2 attempts; last error: the worker process died while "
+                     "processing it (killed by SIGKILL)")
+    assert worker.popen.poll() is None and len(worker.wait_children(2)) >= 2  # still serving
+    assert worker.stop() == 0
