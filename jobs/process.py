@@ -27,7 +27,16 @@ def process_image(ctx: JobContext, image_id: str) -> str:
     """Process one image; returns the outcome: completed, failed, retry or skipped."""
     t0 = time.perf_counter()
     owner = ctx.owner
-    claimed = images.claim(ctx.engine, image_id, owner, ctx.lease_s)
+    try:
+        claimed = images.claim(ctx.engine, image_id, owner, ctx.lease_s)
+    except OperationalError as exc:
+        # The database is busy beyond its timeout: the row is untouched (no
+        # attempt counted); try again later rather than drop the message.
+        if ctx.schedule is not None:
+            ctx.schedule(image_id, ctx.retry_delay_s)
+        log.warning("image %s: could not claim (%s); retry in %.1fs", image_id,
+                    exc.__class__.__name__, ctx.retry_delay_s, extra={"image_id": image_id, "outcome": "retry"})
+        return "retry"
     if claimed is None:
         log.info("image %s: nothing to claim (done, failed or leased elsewhere)", image_id,
                  extra={"image_id": image_id, "outcome": "skipped"})

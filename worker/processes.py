@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import ctypes
 import logging
-import multiprocessing
 import os
 import signal
 from collections.abc import Callable
@@ -130,7 +129,3 @@ class DarkroomConsumer(Consumer):
         if killed:
             log.warning("killed %d process(es) still busy after the grace period: %s", len(killed), killed)
         return killed
-
-
-def is_forked_child() -> bool:
-    return multiprocessing.parent_process() is not None
