@@ -83,10 +83,11 @@ def register(*commands: Callable[..., Any]) -> None:
 
 
 def _register_all() -> None:
-    from worker.commands import demo, enqueue, maintenance, migrate, run, similar, status
+    from worker.commands import (demo, enqueue, maintenance, migrate, reprocess, retry, run,
+                                 similar, status)
 
     register(migrate.migrate, enqueue.enqueue, run.worker, status.status, demo.demo)
-    register(maintenance.maintenance, similar.similar)
+    register(maintenance.maintenance, similar.similar, retry.retry, reprocess.reprocess)
 
 
 _register_all()

@@ -74,7 +74,13 @@ class QueueSettings:
     name: str = "darkroom"
     workers: int = 2
     worker_type: str = "process"  # process | thread
-    max_delay_s: float = 0.5  # longest idle poll interval (SQLite storage)
+    # Idle polling (SQLite storage; Redis blocks instead): the first poll after
+    # a job waits initial_delay_s, each empty poll multiplies the wait by
+    # backoff, up to max_delay_s, which bounds how long a new image waits on an
+    # idle worker (measured: bench/idle_pickup.py, docs/reliability.md).
+    initial_delay_s: float = 0.05
+    backoff: float = 1.15
+    max_delay_s: float = 0.25
     busy_timeout_s: float = 30.0
 
     def check(self) -> None:
@@ -86,6 +92,12 @@ class QueueSettings:
             raise ValueError("worker_type: expected 'process' or 'thread'")
         if self.max_delay_s <= 0:
             raise ValueError("max_delay_s: expected a number > 0")
+        if not 0 < self.initial_delay_s <= self.max_delay_s:
+            raise ValueError("initial_delay_s: expected a number > 0 and <= max_delay_s")
+        if self.backoff < 1:
+            raise ValueError("backoff: expected a number >= 1")
+        if self.busy_timeout_s <= 0:
+            raise ValueError("busy_timeout_s: expected a number > 0")
 
 
 @dataclass(frozen=True)
@@ -145,7 +157,7 @@ class ImagingSettings:
 @dataclass(frozen=True)
 class JobSettings:
     max_attempts: int = 5
-    lease_s: float = 300.0  # a claim's lifetime; long jobs renew it
+    lease_s: float = 60.0  # a claim's lifetime; renewed every lease_s/3 while a job runs
     grace_s: float = 30.0  # how long shutdown waits for the task in hand
     retry_delay_s: float = 2.0  # first retry delay; doubles each attempt
     reconcile_interval_s: float = 30.0
