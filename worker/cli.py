@@ -79,9 +79,10 @@ def register(*commands: Callable[..., Any]) -> None:
 
 
 def _register_all() -> None:
-    from worker.commands import demo, enqueue, migrate, run, status
+    from worker.commands import demo, enqueue, health, migrate, run, serve, status
 
     register(migrate.migrate, enqueue.enqueue, run.worker, status.status, demo.demo)
+    register(health.health, serve.serve)
 
 
 _register_all()

@@ -20,6 +20,7 @@ from huey import Huey
 
 from db import images
 from jobs.reconcile import reconcile
+from worker import ops
 from worker.app import App
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ def run_daemon(app: App, workers: int | None = None) -> int:
     )
     reconciler = Reconciler(app)
     reconciler.start()
+    services = ops.start(app, owner, workers or settings.queue.workers)  # heartbeat, metrics (#8)
     log.info("worker %s started: %d %s workers, queue %s", owner,
              workers or settings.queue.workers, settings.queue.worker_type, settings.queue.url)
     try:
@@ -92,6 +94,7 @@ def run_daemon(app: App, workers: int | None = None) -> int:
         released = images.release_owned(app.engine, owner + "/")
         if released:
             log.info("released %d unfinished image(s) back to pending", released)
+        services.stop()
         log.info("worker %s stopped", owner)
     return 0
 

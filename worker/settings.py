@@ -28,6 +28,11 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from worker.health import HealthSettings
+from worker.heartbeat import HeartbeatSettings
+from worker.metrics import MetricsSettings
+from worker.web.server import ServeSettings
+
 ENV_PREFIX = "DARKROOM_"
 DEFAULT_CONFIG = "config.toml"
 
@@ -148,6 +153,10 @@ class Settings:
     variants: VariantSettings = VariantSettings()
     limits: LimitsSettings = LimitsSettings()
     jobs: JobSettings = JobSettings()
+    heartbeat: HeartbeatSettings = HeartbeatSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    serve: ServeSettings = ServeSettings()
+    health: HealthSettings = HealthSettings()
     config_path: Path | None = field(default=None, compare=False)
 
     @property
