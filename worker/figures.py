@@ -145,7 +145,7 @@ def duty_totals(engine: Engine) -> list[tuple[str, str, int, float]]:
             MaintenanceRun.name, MaintenanceRun.outcome, func.count(),
             func.coalesce(func.sum(MaintenanceRun.finished_at - MaintenanceRun.started_at), 0.0))
             .group_by(MaintenanceRun.name, MaintenanceRun.outcome)).all()
-    return [(n, o, c, float(d)) for n, o, c, d in rows]
+    return [(n, o, c, float(d or 0.0)) for n, o, c, d in rows]
 
 
 def _json_or_none(raw: str | None) -> dict[str, Any] | None:

@@ -85,8 +85,10 @@ def check(settings: Settings, local: bool = False, now: float | None = None) -> 
     if path is not None and not path.is_file():
         problems.append(f"database unreachable: no database file at {path}")
         return HealthResult(tuple(problems), tuple(facts))
-    kwargs = {} if path is not None else {"connect_args": {"connect_timeout": max(1, int(hs.connect_timeout_s))}}
-    engine = make_engine(url, **kwargs)
+    if path is None:  # a server: do not hang on an unreachable host
+        engine = make_engine(url, connect_args={"connect_timeout": max(1, int(hs.connect_timeout_s))})
+    else:
+        engine = make_engine(url)
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))

@@ -21,6 +21,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 
@@ -153,18 +154,28 @@ class Heartbeat(threading.Thread):
     """The daemon's heartbeat thread (its main process only; children are not in ``workers``)."""
 
     def __init__(self, engine: Engine, worker_id: str, concurrency: int,
-                 settings: HeartbeatSettings = HeartbeatSettings()) -> None:
+                 settings: HeartbeatSettings = HeartbeatSettings(),
+                 ready: Callable[[], bool] | None = None, ready_timeout_s: float = 30.0) -> None:
         super().__init__(name="heartbeat", daemon=True)
         self.engine, self.worker_id, self.concurrency = engine, worker_id, concurrency
         self.settings = settings
+        self.ready, self.ready_timeout_s = ready, ready_timeout_s
+        self.registered = threading.Event()
         self._stop_event = threading.Event()
-
-    def start(self) -> None:
-        register(self.engine, self.worker_id, self.concurrency)  # visible before the first job
-        super().start()
 
     def run(self) -> None:
         s = self.settings
+        # Listed as live only once the daemon can take work and stop cleanly.
+        deadline = time.monotonic() + self.ready_timeout_s
+        while self.ready is not None and not self.ready() and time.monotonic() < deadline:
+            if self._stop_event.wait(0.02):
+                return
+        try:
+            register(self.engine, self.worker_id, self.concurrency)
+        except SQLAlchemyError as exc:
+            log.warning("could not register worker %s (%s); will retry", self.worker_id,
+                        exc.__class__.__name__)
+        self.registered.set()
         while not self._stop_event.wait(s.interval_s):
             try:
                 if not beat(self.engine, self.worker_id):
@@ -183,6 +194,8 @@ class Heartbeat(threading.Thread):
         self._stop_event.set()
         if self.is_alive():
             self.join(timeout=5)
+        if not self.registered.is_set():
+            return
         try:
             mark_stopped(self.engine, self.worker_id)
         except SQLAlchemyError:

@@ -233,8 +233,7 @@ class _Off:
 
 
 def _multiprocess_registry(directory: Path) -> Any:
-    import prometheus_client.values as values
-    from prometheus_client import CollectorRegistry
+    from prometheus_client import CollectorRegistry, values
     from prometheus_client.multiprocess import MultiProcessCollector
 
     os.environ[MULTIPROC_ENV] = str(directory)

@@ -11,6 +11,8 @@ while it can take work.
 from __future__ import annotations
 
 import logging
+import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,10 +39,16 @@ def start(app: App, worker_id: str, concurrency: int) -> Services:
     hb: heartbeat.HeartbeatSettings = getattr(app.settings, "heartbeat", heartbeat.HeartbeatSettings())
     heartbeat.escalate_worker_deaths()
     server = metrics.start(app)  # first: its multiprocess dir must exist before the fork
-    beat = heartbeat.Heartbeat(app.engine, worker_id, concurrency, hb)
-    try:
-        beat.start()
-    except Exception:
-        server.stop()
-        raise
+    beat = heartbeat.Heartbeat(app.engine, worker_id, concurrency, hb, ready=signal_handlers_changed())
+    beat.start()
     return Services(beat=beat, metrics=server)
+
+
+def signal_handlers_changed() -> Callable[[], bool]:
+    """True once SIGTERM's handler differs from now: the consumer has started.
+
+    huey sets its handlers after forking its workers; a worker listed as
+    live before that would die from a SIGTERM instead of stopping cleanly.
+    """
+    before = signal.getsignal(signal.SIGTERM)
+    return lambda: signal.getsignal(signal.SIGTERM) is not before

@@ -12,8 +12,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.ops.conftest import (FAST_HEARTBEAT, WorkerProcess, free_port, make_files,
-                                submit, wait_for)
+from tests.ops.conftest import FAST_HEARTBEAT, WorkerProcess, free_port, make_files, submit, wait_for
 from worker import metrics
 from worker.app import build
 from worker.settings import ConfigError, load
@@ -78,7 +77,7 @@ def test_metrics_endpoint_counts_the_jobs_of_a_batch(make_config: Callable[..., 
     assert s[("darkroom_wal_size_bytes", (("store", "database"),))] > 0
     assert s[("darkroom_database_size_bytes", (("store", "database"),))] > 0
 
-    assert worker.stop(signal.SIGTERM) == 0
+    assert worker.stop(signal.SIGTERM) == 0, worker.output[-3000:]
     lines = [json.loads(line) for line in worker.output.splitlines() if line.startswith("{")]
     failed = [r for r in lines if r.get("outcome") == "failed"]
     assert len(failed) == 1 and failed[0]["level"] == "warning" and failed[0]["image_id"] == ids[-1]

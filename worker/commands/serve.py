@@ -26,7 +26,8 @@ def serve(ctx: Ctx, host: str | None, port: int | None) -> None:
     from worker.web.server import ServeSettings, make_server
 
     cfg: ServeSettings = getattr(ctx.settings, "serve", ServeSettings())
-    cfg = dataclasses.replace(cfg, **{k: v for k, v in (("host", host), ("port", port)) if v is not None})
+    cfg = dataclasses.replace(cfg, host=cfg.host if host is None else host,
+                              port=cfg.port if port is None else port)
     app = ctx.app
     app.migrate()
     try:

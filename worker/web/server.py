@@ -99,7 +99,7 @@ class StatusHandler(BaseHTTPRequestHandler):
     server_version = "darkroom-status"
     sys_version = ""
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
 
     # --- plumbing -------------------------------------------------------------
