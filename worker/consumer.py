@@ -29,6 +29,7 @@ from db import images, leases
 from db.maintenance.checkpoint import checkpoint_on_shutdown
 from jobs import duties
 from jobs.reconcile import reconcile
+from worker import ops
 from worker.app import App
 from worker.processes import DarkroomConsumer, die_with_parent
 
@@ -107,6 +108,7 @@ def run_daemon(app: App, workers: int | None = None) -> int:
     )
     duties.catch_up(app.engine, app.duty_env, app.duties)
     reconciler = Reconciler(app, owner)
+    services = ops.start(app, owner, workers or settings.queue.workers)  # heartbeat, metrics (#8)
     log.info("worker %s started: %d %s workers, queue %s", owner,
              workers or settings.queue.workers, settings.queue.worker_type, settings.queue.url)
     try:
@@ -122,6 +124,7 @@ def run_daemon(app: App, workers: int | None = None) -> int:
             log.info("released %d unfinished image(s) back to pending", released)
         reconciler.join(5)
         checkpoint_on_shutdown(app.engine, app.duty_env.queue_db)
+        services.stop()
         log.info("worker %s stopped", owner)
     return 0
 

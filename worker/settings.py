@@ -30,6 +30,10 @@ from sqlalchemy.engine import make_url
 
 from jobs.duties import MaintenanceSettings
 from jobs.embedding_settings import EmbeddingSettings
+from worker.health import HealthSettings
+from worker.heartbeat import HeartbeatSettings
+from worker.metrics import MetricsSettings
+from worker.web.server import ServeSettings
 
 ENV_PREFIX = "DARKROOM_"
 DEFAULT_CONFIG = "config.toml"
@@ -201,6 +205,10 @@ class Settings:
     fetch: FetchSettings = FetchSettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
     embeddings: EmbeddingSettings = EmbeddingSettings()
+    heartbeat: HeartbeatSettings = HeartbeatSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    serve: ServeSettings = ServeSettings()
+    health: HealthSettings = HealthSettings()
     config_path: Path | None = field(default=None, compare=False)
 
     @property
