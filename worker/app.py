@@ -30,6 +30,7 @@ class App:
     huey: Huey
     tasks: tasks.TaskSet
     _engine: Engine | None = field(default=None, repr=False)
+    _context: JobContext | None = field(default=None, repr=False)
 
     @property
     def engine(self) -> Engine:
@@ -57,9 +58,12 @@ class App:
     def install_context(self, owner_prefix: str | None = None) -> JobContext:
         ctx = self.job_context(owner_prefix)
         context.install(ctx)
+        self._context = ctx
         return ctx
 
     def close(self) -> None:
+        if self._context is not None:
+            self._context.close()
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
