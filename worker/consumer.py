@@ -15,6 +15,7 @@ import os
 import signal
 import threading
 import time
+from typing import Any
 
 from huey import Huey
 
@@ -57,16 +58,30 @@ class Reconciler(threading.Thread):
                 log.exception("reconciler run failed; will try again")
 
 
+def _children_die_with_parent(consumer: Any) -> None:
+    """Every forked child (workers *and* the scheduler) dies with the consumer.
+
+    huey's ``on_startup`` hooks run in worker processes only, so the
+    scheduler process, left alone, outlives a SIGKILLed consumer and keeps
+    enqueueing periodic and retry tasks as an orphan.
+    """
+    env = consumer.environment
+    if not env.forks:
+        return
+    init_child = env.init_child
+
+    def _init_child(process: Any) -> None:
+        die_with_parent()
+        init_child(process)
+
+    env.init_child = _init_child
+
+
 def run_daemon(app: App, workers: int | None = None) -> int:
     settings = app.settings
     app.migrate()
     owner = app.install_context().owner_prefix
     huey = app.huey
-
-    @huey.on_startup(name="darkroom-child")
-    def _child_start() -> None:
-        if multiprocessing.parent_process() is not None:
-            die_with_parent()
 
     reconcile_once(app)
     consumer = huey.create_consumer(
@@ -81,6 +96,7 @@ def run_daemon(app: App, workers: int | None = None) -> int:
         check_worker_health=True,
         health_check_interval=5,
     )
+    _children_die_with_parent(consumer)
     reconciler = Reconciler(app)
     reconciler.start()
     log.info("worker %s started: %d %s workers, queue %s", owner,
