@@ -51,6 +51,12 @@ class JobContext:
             self._engine_pid = pid
         return self._engine
 
+    def close(self) -> None:
+        """Close this process's engine (PostgreSQL connections warn if left to GC)."""
+        if self._engine is not None and self._engine_pid == os.getpid():
+            self._engine.dispose()
+        self._engine = None
+
     @property
     def owner(self) -> str:
         return f"{self.owner_prefix}/{os.getpid()}"

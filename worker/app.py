@@ -34,6 +34,7 @@ class App:
     tasks: tasks.TaskSet
     duties: dict[str, Any] = field(default_factory=dict)  # maintenance periodic tasks by name
     _engine: Engine | None = field(default=None, repr=False)
+    _context: JobContext | None = field(default=None, repr=False)
 
     @property
     def engine(self) -> Engine:
@@ -67,6 +68,7 @@ class App:
     def install_context(self, owner_prefix: str | None = None) -> JobContext:
         ctx = self.job_context(owner_prefix)
         context.install(ctx)
+        self._context = ctx
         return ctx
 
     @property
@@ -74,6 +76,8 @@ class App:
         return duty_env(self.settings)
 
     def close(self) -> None:
+        if self._context is not None:
+            self._context.close()
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None

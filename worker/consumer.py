@@ -151,6 +151,9 @@ def drain(app: App, workers: int = 1, progress: bool = False) -> int:
     app.install_context()
     reconcile_once(app)
     huey = app.huey
+    # Redis storage blocks up to a second in BZPOPMIN on an empty queue; a
+    # drain wants "empty" answered at once (the daemon keeps blocking reads).
+    huey.storage.blocking = False
     rounds = 0
     while True:
         rounds += 1

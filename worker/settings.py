@@ -90,6 +90,10 @@ class QueueSettings:
     def check(self) -> None:
         if not (self.url.startswith("sqlite:///") or self.url.startswith(("redis://", "rediss://", "unix://"))):
             raise ValueError("url: expected sqlite:///path or redis://host:port/db")
+        # huey drops every other character from a Redis queue name, so
+        # "dark-room" and "darkroom" would silently be one queue.
+        if not self.name or not all(c.isascii() and (c.isalnum() or c == "_") for c in self.name):
+            raise ValueError("name: expected letters, digits and _ only (the Redis key prefix)")
         if self.workers < 1:
             raise ValueError("workers: expected an integer >= 1")
         if self.worker_type not in ("process", "thread"):
