@@ -131,6 +131,10 @@ class DutyEnv:
     delete_embeddings: DeleteEmbeddings | None = None
     # Compacts the vector tables and prunes old versions; returns its figures.
     optimize_vectors: Callable[[], dict[str, Any]] | None = None
+    # False on PostgreSQL: there is no file to copy online (pg_dump or the
+    # provider's snapshots do it), so the nightly backup is not scheduled
+    # instead of failing every night; `darkroom maintenance backup` says why.
+    sqlite_database: bool = True
 
 
 def validate(engine: Engine, cfg: MaintenanceSettings) -> None:
@@ -213,6 +217,8 @@ def register(huey: Huey, env: DutyEnv, engine_of: Callable[[], Engine]) -> dict[
     if not env.settings.enabled:
         return tasks
     for name in DUTIES:
+        if name == "backup" and not env.sqlite_database:
+            continue
         tasks[name] = _periodic(huey, name, getattr(env.settings, f"{name}_cron"), env, engine_of)
     return tasks
 

@@ -17,7 +17,7 @@ from huey import Huey
 from sqlalchemy import Engine
 
 from db import migrate
-from db.engine import SqliteTuning, make_engine
+from db.engine import SqliteTuning, is_sqlite, make_engine
 from db.ids import uuid7
 from jobs import context, duties, tasks
 from jobs.context import JobContext
@@ -129,7 +129,8 @@ def duty_env(settings: Settings) -> duties.DutyEnv:
     return duties.DutyEnv(settings=settings.maintenance, media_dir=settings.paths.media_dir,
                           queue_db=sqlite_queue_path(settings.queue.url),
                           delete_embeddings=functools.partial(delete_vectors, store),
-                          optimize_vectors=functools.partial(optimize_vectors, store))
+                          optimize_vectors=functools.partial(optimize_vectors, store),
+                          sqlite_database=is_sqlite(settings.database.url))
 
 
 def build(settings: Settings) -> App:
