@@ -8,6 +8,7 @@ once their attempts are spent), exactly once.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -98,21 +99,30 @@ def test_sigkill_of_a_worker_mid_job_loses_nothing(make_config, tmp_path: Path) 
     engine = make_engine(settings.database.url)
     run_cli(cfg, "migrate")
     # Big enough that a job is in hand most of the time, small enough to be quick.
-    files = [str(photo(tmp_path / "in" / f"k{i:02}.jpg", (1500 + 8 * i, 1000))) for i in range(8)]
+    files = [str(photo(tmp_path / "in" / f"k{i:02}.jpg", (1500 + 8 * i, 1000))) for i in range(12)]
     first = _start(cfg)
     second: subprocess.Popen[str] | None = None
     try:
-        ids = __import__("json").loads(run_cli(cfg, "enqueue", "--json", *files).stdout)["enqueued"]
+        # Enqueue from another process while watching for a job in hand: the
+        # worker starts on the first image before the producer is done.
+        producer = subprocess.Popen(
+            [sys.executable, "-m", "worker", "--config", str(cfg), "enqueue", "--json", *files],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cfg.parent,
+            env={k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")})
         deadline = time.monotonic() + 60
         while not images.counts(engine)["processing"]:
+            assert images.counts(engine)["completed"] < len(files), "all done before a kill"
             assert time.monotonic() < deadline, "the worker never started a job"
-            time.sleep(0.02)
+            time.sleep(0.01)
         os.kill(first.pid, signal.SIGKILL)  # the consumer only, as the OOM killer would
         first.communicate(timeout=10)
         deadline = time.monotonic() + 10
         while _group_alive(first.pid):  # its worker processes follow it (PDEATHSIG)
             assert time.monotonic() < deadline, "worker processes outlived their killed parent"
             time.sleep(0.05)
+        out, err = producer.communicate(timeout=60)
+        assert producer.returncode == 0, err
+        ids = json.loads(out)["enqueued"]
         orphaned = [i for i in ids if images.get(engine, i).status == "processing"]
         assert orphaned, "no job was in hand at the kill"
 

@@ -37,6 +37,20 @@ def _start(config: Path) -> subprocess.Popen[str]:
                             cwd=config.parent, start_new_session=True)
 
 
+def _wait_started(proc: subprocess.Popen[str], timeout: float = 60) -> str:
+    """Read the daemon's log up to its "started" line (migrated, consuming)."""
+    assert proc.stdout is not None
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        assert line, "daemon exited during start:\n" + "".join(seen)
+        seen.append(line)
+        if " started: " in line:
+            return "".join(seen)
+    raise AssertionError("daemon did not start in time:\n" + "".join(seen))
+
+
 def _stop(proc: subprocess.Popen[str]) -> str:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
@@ -65,7 +79,11 @@ def test_two_hosts_share_the_work_without_duplicates_or_losses(make_config, tmp_
 
     workers = [_start(host_a), _start(host_b)]
     outputs: list[str] = []
+    heads: list[str] = []
     try:
+        # Both "hosts" consuming before the first image arrives; on a loaded
+        # machine one daemon could otherwise finish the batch alone.
+        heads.extend(_wait_started(w) for w in workers)
         ids = json.loads(run_cli(host_a, "enqueue", "--json", str(src)).stdout)["enqueued"]
         assert len(ids) == IMAGES
         deadline = time.monotonic() + 120
@@ -75,6 +93,7 @@ def test_two_hosts_share_the_work_without_duplicates_or_losses(make_config, tmp_
             time.sleep(0.25)
     finally:
         outputs = [_stop(w) for w in workers]
+        outputs = [h + o for h, o in zip(heads, outputs)] if len(heads) == 2 else outputs
     assert [w.returncode for w in workers] == [0, 0], outputs
 
     assert images.counts(engine) == {"pending": 0, "processing": 0, "completed": IMAGES, "failed": 0}
