@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -74,6 +75,7 @@ class Figures:
     enqueue_s: float
     total_s: float
     per_daemon: tuple[int, ...]
+    mean_job_s: float  # from the daemons' "completed in X s" log lines
 
     @property
     def rate(self) -> float:
@@ -150,9 +152,10 @@ def run(scenario: Scenario, corpus: list[Path], procs: int, quick: bool, root: P
             raise RuntimeError(f"{counts['failed']} image(s) failed")
         outputs = [stop_daemon(d) for d in daemons]
         per = tuple(out.count(" completed in ") for out in outputs)
+        jobs = [float(x) for out in outputs for x in re.findall(r" completed in ([0-9.]+)s", out)]
         engine.dispose()
         app.close()
-        return Figures(len(ids), enqueue_s, total_s, per)
+        return Figures(len(ids), enqueue_s, total_s, per, sum(jobs) / max(len(jobs), 1))
 
 
 def main() -> None:
@@ -180,10 +183,12 @@ def main() -> None:
             if args.json:
                 print(json.dumps({"scenario": name, "images": fig.images, "images_per_s": round(fig.rate, 2),
                                   "total_s": round(fig.total_s, 2), "enqueue_s": round(fig.enqueue_s, 2),
-                                  "per_daemon": fig.per_daemon}), flush=True)
+                                  "per_daemon": fig.per_daemon,
+                                  "mean_job_s": round(fig.mean_job_s, 3)}), flush=True)
             else:
                 print(f"{name:<13} {fig.rate:6.2f} images/s   {fig.total_s:6.1f} s total   "
-                      f"(enqueue {fig.enqueue_s:.1f} s; images per daemon {list(fig.per_daemon)})",
+                      f"(enqueue {fig.enqueue_s:.1f} s; mean job {fig.mean_job_s:.2f} s; "
+                      f"images per daemon {list(fig.per_daemon)})",
                       flush=True)
 
 

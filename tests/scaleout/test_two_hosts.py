@@ -15,9 +15,12 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, func, select
 
 from db import images
-from db.engine import make_engine
+from db.engine import make_engine, read_sessions
+from db.models import Image
+from jobs.vectors import VectorStore
 from tests import backends
 from tests.conftest import backend_params, run_cli
 from tests.imagefiles import photo
@@ -35,6 +38,11 @@ def _start(config: Path) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "worker", "--config", str(config), "worker"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
                             cwd=config.parent, start_new_session=True)
+
+
+def _embedded(engine: Engine) -> int:
+    with read_sessions(engine)() as s:
+        return s.scalar(select(func.count()).select_from(Image).where(Image.embedded_at.is_not(None)))
 
 
 def _wait_started(proc: subprocess.Popen[str], timeout: float = 60) -> str:
@@ -63,7 +71,9 @@ def _stop(proc: subprocess.Popen[str]) -> str:
 
 def test_two_hosts_share_the_work_without_duplicates_or_losses(make_config, tmp_path: Path) -> None:
     shared_media = tmp_path / "nfs" / "media"  # the shared mount both hosts see
+    shared_vectors = tmp_path / "nfs" / "lancedb"
     sections = dict(paths={"data_dir": "data", "media_dir": str(shared_media)},
+                    embeddings={"lancedb_dir": str(shared_vectors), "delay_after_complete_s": 0.2},
                     queue={"workers": 1},
                     variants={"widths": [64, 128]},
                     jobs={"requeue_after_s": 120.0})
@@ -91,6 +101,12 @@ def test_two_hosts_share_the_work_without_duplicates_or_losses(make_config, tmp_
             assert all(w.poll() is None for w in workers), "a worker exited early"
             assert time.monotonic() < deadline, counts
             time.sleep(0.25)
+        # The embedding step runs on whichever host takes its lease; every
+        # image gets exactly one vector in the shared store.
+        deadline = time.monotonic() + 60
+        while _embedded(engine) < IMAGES:
+            assert time.monotonic() < deadline, f"{_embedded(engine)} of {IMAGES} embedded"
+            time.sleep(0.25)
     finally:
         outputs = [_stop(w) for w in workers]
         outputs = [h + o for h, o in zip(heads, outputs)] if len(heads) == 2 else outputs
@@ -109,7 +125,12 @@ def test_two_hosts_share_the_work_without_duplicates_or_losses(make_config, tmp_
         assert sorted((v.width, v.format) for v in variants) == [
             (64, "avif"), (64, "webp"), (128, "avif"), (128, "webp")]
         assert all((shared_media / v.path).stat().st_size == v.size for v in variants)
+    store = VectorStore(shared_vectors)
+    (model,) = store.models()
+    vector_ids = store.ids(model)
+    assert len(vector_ids) == IMAGES and set(vector_ids) == set(ids)
     for host in (host_a, host_b):  # nothing shared sits in a host's own data dir
         data = host.parent / "data"
         assert not (data / "app.db").exists() and not (data / "queue.db").exists()
+        assert not (data / "lancedb").exists()
     engine.dispose()
