@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import logging
 import signal
 import time
@@ -166,3 +167,14 @@ def test_state_collector_reports_maintenance_and_sizes(app: App) -> None:
     assert got[("darkroom_workers_live", ())] == 0
     db_file = app.settings.paths.data_dir / "app.db"
     assert got[("darkroom_database_size_bytes", (("store", "database"),))] == db_file.stat().st_size
+
+
+def test_dirs_of_killed_daemons_are_removed(tmp_path: Path) -> None:
+    gone = tmp_path / f"{metrics.DIR_PREFIX}{2**22 + 12345}-abc"  # above pid_max: never alive
+    mine = tmp_path / f"{metrics.DIR_PREFIX}{os.getpid()}-def"
+    other = tmp_path / "unrelated-dir"
+    for d in (gone, mine, other):
+        d.mkdir()
+        (d / "counter_1.db").write_bytes(b"x")
+    assert metrics.remove_dead_dirs(tmp_path) == 1
+    assert not gone.exists() and mine.exists() and other.exists()
