@@ -30,15 +30,15 @@ def populate(app, rows: int) -> None:  # type: ignore[no-untyped-def]
             r = i % 100
             status = "completed" if r < 90 else "failed" if r < 95 else "pending"
             image_id = f"img-{i:09d}"
-            batch.append(dict(
-                id=image_id, filename=f"photo-{i}.jpg", original_path=f"originals/{i}.jpg",
-                mime_type="image/jpeg", size=1000, status=status, created_at=int(now - rows + i),
-                completed_at=now - (rows - i) * 1.0 if status == "completed" else None,
-                error=f"error kind {i % 20}" if status == "failed" else None,
-                updated_at=now - (rows - i) * 1.0, attempts=1))
+            batch.append({
+                "id": image_id, "filename": f"photo-{i}.jpg", "original_path": f"originals/{i}.jpg",
+                "mime_type": "image/jpeg", "size": 1000, "status": status, "created_at": int(now - rows + i),
+                "completed_at": now - (rows - i) * 1.0 if status == "completed" else None,
+                "error": f"error kind {i % 20}" if status == "failed" else None,
+                "updated_at": now - (rows - i) * 1.0, "attempts": 1})
             if status == "completed":
-                variants.append(dict(id=f"v-{i:09d}", image_id=image_id, width=320, format="webp",
-                                     path=f"variants/{i}.webp", size=100))
+                variants.append({"id": f"v-{i:09d}", "image_id": image_id, "width": 320,
+                                 "format": "webp", "path": f"variants/{i}.webp", "size": 100})
             if len(batch) >= 5000:
                 s.execute(insert(Image), batch)
                 if variants:
