@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, func, or_, select, update
+from sqlalchemy import Engine, and_, delete, false, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from db.engine import read_sessions, write_session
@@ -176,12 +176,18 @@ def fail(engine: Engine, image_id: str, error: str, owner: str | None = None) ->
 
 
 def release(engine: Engine, image_id: str, owner: str, error: str | None = None,
-            retry_at: float | None = None) -> bool:
-    """Give a held image back to ``pending`` (a retry, or shutdown)."""
+            retry_at: float | None = None, refund_attempt: bool = False) -> bool:
+    """Give a held image back to ``pending`` (a retry, or shutdown).
+
+    ``refund_attempt``: the claim did no work (e.g. the large lane was busy), so it
+    does not count towards ``max_attempts``.
+    """
     now = time.time()
     values: dict[str, Any] = dict(status=Status.PENDING.value, lease_owner=None,
                                   lease_expires_at=None, updated_at=now,
                                   enqueued_at=retry_at or now)
+    if refund_attempt:
+        values["attempts"] = Image.attempts - 1
     if error is not None:
         values["error"] = error[:ERROR_MAX_CHARS]
     with write_session(engine) as s:
@@ -199,6 +205,58 @@ def release_owned(engine: Engine, owner_prefix: str) -> int:
             .values(status=Status.PENDING.value, lease_owner=None, lease_expires_at=None,
                     updated_at=now, enqueued_at=None)
         ).rowcount
+
+
+def release_dead(engine: Engine, owner: str, max_attempts: int, reason: str) -> list[str]:
+    """Recover the images held by ``owner``, a worker process known to be dead.
+
+    Those with attempts left go back to ``pending`` (their ids are returned,
+    to be enqueued again); the others are ``failed`` with a message naming
+    the attempts, so an image that kills its worker every time is
+    quarantined instead of taking workers down for ever.
+    """
+    now = time.time()
+    held = and_(Image.lease_owner == owner, Image.status == Status.PROCESSING.value)
+    with write_session(engine) as s:
+        rows = s.execute(select(Image.id, Image.attempts).where(held)).all()
+        spent = [i for i, a in rows if a >= max_attempts]
+        retry = [i for i, a in rows if a < max_attempts]
+        for image_id, attempts in rows:
+            if image_id in spent:
+                s.execute(update(Image).where(held, Image.id == image_id).values(
+                    status=Status.FAILED.value, lease_owner=None, lease_expires_at=None,
+                    updated_at=now,
+                    error=f"gave up after {attempts} attempts; last error: {reason}"[:ERROR_MAX_CHARS]))
+        if retry:
+            s.execute(update(Image).where(held, Image.id.in_(retry)).values(
+                status=Status.PENDING.value, lease_owner=None, lease_expires_at=None,
+                updated_at=now, enqueued_at=now, error=reason[:ERROR_MAX_CHARS]))
+    return retry
+
+
+def reset_to_pending(engine: Engine, ids: Sequence[str], from_statuses: Iterable[str],
+                     batch: int = 500) -> list[str]:
+    """Put ``ids`` that are in one of ``from_statuses`` back to ``pending`` with fresh attempts.
+
+    Used by ``darkroom retry`` and ``darkroom reprocess``; returns the ids
+    that changed (an image being processed right now is left alone).
+    """
+    statuses = list(from_statuses)
+    now = time.time()
+    changed: list[str] = []
+    for i in range(0, len(ids), batch):
+        chunk = list(ids[i:i + batch])
+        cond = and_(Image.id.in_(chunk),
+                    or_(Image.status.in_(statuses),
+                        Image.status.is_(None) if Status.PENDING.value in statuses else false()))
+        with write_session(engine) as s:
+            hit = list(s.scalars(select(Image.id).where(cond)))
+            if hit:
+                s.execute(update(Image).where(Image.id.in_(hit), cond).values(
+                    status=Status.PENDING.value, attempts=0, error=None, lease_owner=None,
+                    lease_expires_at=None, updated_at=now, enqueued_at=now))
+        changed.extend(hit)
+    return changed
 
 
 def get(engine: Engine, image_id: str) -> Image | None:

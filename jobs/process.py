@@ -11,12 +11,14 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy.exc import OperationalError
 
 from db import images
-from jobs import imaging, media
+from jobs import imaging, lanes, media, remote
 from jobs.context import JobContext
 from jobs.errors import DarkroomError, MissingOriginal, PermanentError, RetryableError
 
@@ -27,13 +29,31 @@ def process_image(ctx: JobContext, image_id: str) -> str:
     """Process one image; returns the outcome: completed, failed, retry or skipped."""
     t0 = time.perf_counter()
     owner = ctx.owner
-    claimed = images.claim(ctx.engine, image_id, owner, ctx.lease_s)
+    try:
+        claimed = images.claim(ctx.engine, image_id, owner, ctx.lease_s)
+    except OperationalError as exc:
+        # The database is busy beyond its timeout: the row is untouched (no
+        # attempt counted); try again later rather than drop the message.
+        if ctx.schedule is not None:
+            ctx.schedule(image_id, ctx.retry_delay_s)
+        log.warning("image %s: could not claim (%s); retry in %.1fs", image_id,
+                    exc.__class__.__name__, ctx.retry_delay_s, extra={"image_id": image_id, "outcome": "retry"})
+        return "retry"
     if claimed is None:
         log.info("image %s: nothing to claim (done, failed or leased elsewhere)", image_id,
                  extra={"image_id": image_id, "outcome": "skipped"})
         return "skipped"
+    if claimed.attempts > ctx.max_attempts:
+        # Released by a shutdown or a dead worker after its last attempt.
+        error = (f"gave up after {ctx.max_attempts} attempts; last error: "
+                 f"{claimed.error or 'interrupted while processing'}")
+        images.fail(ctx.engine, image_id, error, owner)
+        _log_done(image_id, "failed", t0, {}, error, logging.WARNING)
+        return "failed"
     try:
-        with LeaseKeeper(ctx, image_id, owner):
+        with LeaseKeeper(ctx, image_id, owner), _lane_slot(ctx, claimed) as admitted:
+            if not admitted:
+                return _defer_large(ctx, image_id, owner)
             facts, rows, timings = _render_and_store(ctx, claimed)
         t = time.perf_counter()
         facts["timings"] = json.dumps({**timings, "db": 0.0})
@@ -41,6 +61,7 @@ def process_image(ctx: JobContext, image_id: str) -> str:
             log.warning("image %s: lease lost before completion; result discarded", image_id)
             return "skipped"
         timings["db"] = time.perf_counter() - t
+        remove_stale_variants(media.variant_dir(ctx.media_dir, image_id), {Path(r.path).name for r in rows})
         _log_done(image_id, "completed", t0, timings)
         return "completed"
     except PermanentError as exc:
@@ -54,12 +75,46 @@ def process_image(ctx: JobContext, image_id: str) -> str:
         images.fail(ctx.engine, image_id, f"internal error: {type(exc).__name__}: {exc}", owner)
         _log_done(image_id, "failed", t0, {}, str(exc), logging.ERROR)
         return "failed"
+    except BaseException:
+        # Interrupted by shutdown (KeyboardInterrupt after the grace period):
+        # give the image back now rather than leave it to the lease expiry.
+        images.release(ctx.engine, image_id, owner)
+        log.warning("image %s: interrupted; released back to pending", image_id)
+        raise
+
+
+@contextmanager
+def _lane_slot(ctx: JobContext, claimed: images.Claimed) -> Iterator[bool]:
+    """Large images hold one of the few large-lane slots while they render (see jobs/lanes.py)."""
+    lane = claimed.lane
+    if lane is None and ctx.lanes_dir is not None:  # a row another program inserted: read the header
+        source = media.resolve_original(ctx.media_dir, claimed.original_path)
+        lane = lanes.lane_of(source, ctx.limits, ctx.large_pixels) if source.is_file() else lanes.DEFAULT
+    if lane != lanes.LARGE or ctx.lanes_dir is None:
+        yield True
+        return
+    with lanes.large_slot(ctx.lanes_dir, ctx.large_slots) as held:
+        yield held
+
+
+def _defer_large(ctx: JobContext, image_id: str, owner: str) -> str:
+    images.release(ctx.engine, image_id, owner, retry_at=time.time() + lanes.BUSY_RETRY_S, refund_attempt=True)
+    if ctx.schedule is not None:
+        ctx.schedule(image_id, lanes.BUSY_RETRY_S, lane=lanes.LARGE)
+    log.info("image %s: large lane busy; retry in %.0fs", image_id, lanes.BUSY_RETRY_S,
+             extra={"image_id": image_id, "outcome": "deferred"})
+    return "deferred"
 
 
 def _render_and_store(ctx: JobContext, claimed: images.Claimed) -> tuple[dict, list[images.VariantRow], dict[str, float]]:
+    claimed = remote.ensure_original(ctx, claimed)  # URL rows: fetch the original first
     source = media.resolve_original(ctx.media_dir, claimed.original_path)
     if not source.is_file():
         raise MissingOriginal(f"original file not found: {claimed.original_path}")
+    _check_readable(source, claimed.original_path)
+    vdir = media.variant_dir(ctx.media_dir, claimed.id)
+    if claimed.attempts > 1:
+        remove_temp_files(vdir)  # left by an attempt that was killed while writing
     try:
         rendered = imaging.render(source, ctx.recipe, ctx.limits)
     except imaging.ImageRejected as exc:
@@ -70,7 +125,10 @@ def _render_and_store(ctx: JobContext, claimed: images.Claimed) -> tuple[dict, l
     rows: list[images.VariantRow] = []
     for v in rendered.variants:
         rel = media.variant_relpath(claimed.id, v.width, v.format)
-        media.atomic_write(ctx.media_dir / rel, v.data)
+        try:
+            media.atomic_write(ctx.media_dir / rel, v.data)
+        except OSError as exc:  # disk full, I/O error, a mount gone: the storage, not the image
+            raise RetryableError(f"cannot write variant {rel}: {exc}") from exc
         rows.append(images.VariantRow(width=v.width, height=v.height, format=v.format,
                                       path=rel, size=len(v.data)))
     timings = dict(rendered.timings)
@@ -84,6 +142,35 @@ def _render_and_store(ctx: JobContext, claimed: images.Claimed) -> tuple[dict, l
         "placeholder": rendered.placeholder, "dominant_color": rendered.dominant_color,
     }
     return facts, rows, timings
+
+
+def _check_readable(source: Path, original_path: str) -> None:
+    """A file we cannot read right now (permissions, I/O error, a flaky mount) is retried."""
+    try:
+        with open(source, "rb") as fh:
+            fh.read(1)
+    except FileNotFoundError as exc:
+        raise MissingOriginal(f"original file not found: {original_path}") from exc
+    except OSError as exc:
+        raise RetryableError(f"cannot read original {original_path}: {exc}") from exc
+
+
+def remove_temp_files(vdir: Path) -> int:
+    """Delete ``.tmp-*`` files in an image's variant directory; returns how many."""
+    removed = 0
+    if vdir.is_dir():
+        for p in vdir.glob(media.TMP_PREFIX + "*"):
+            p.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def remove_stale_variants(vdir: Path, keep: set[str]) -> None:
+    """Delete variant files of widths/formats the current recipe no longer makes."""
+    if vdir.is_dir():
+        for p in vdir.iterdir():
+            if p.is_file() and p.name not in keep:
+                p.unlink(missing_ok=True)
 
 
 def _retry_or_give_up(ctx: JobContext, claimed: images.Claimed, owner: str, exc: Exception,

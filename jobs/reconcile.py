@@ -13,12 +13,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, and_, or_, select, update
+from sqlalchemy import Engine, and_, func, or_, select, update
 
 from db.engine import read_sessions, write_session
 from db.models import Image, Status
 
 log = logging.getLogger(__name__)
+
+# A row enqueued this recently may have its message in flight between the
+# queue and a worker's claim; leave it alone even when the queue looks empty.
+ENQUEUE_SETTLE_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -29,15 +33,40 @@ class ReconcileResult:
 
 
 def reconcile(engine: Engine, enqueue: Callable[[list[str]], None], *, requeue_after_s: float,
-              max_attempts: int, batch: int = 1000, now: float | None = None) -> ReconcileResult:
-    """Re-enqueue forgotten pending rows and expired leases; give up on spent ones."""
+              max_attempts: int, batch: int = 1000, now: float | None = None,
+              queue_depth: Callable[[], int] | None = None) -> ReconcileResult:
+    """Re-enqueue forgotten pending rows and expired leases; give up on spent ones.
+
+    Which ``pending`` rows count as forgotten depends on the queue (when
+    ``queue_depth`` is given), so a long backlog is not flooded with
+    duplicate messages:
+
+    - never enqueued (``enqueued_at`` is NULL, e.g. inserted by another program): always;
+    - the queue is empty: every row enqueued more than ``ENQUEUE_SETTLE_S`` ago
+      (its message is gone: a worker was killed between dequeue and claim);
+    - the queue holds fewer messages than there are enqueued pending rows:
+      rows enqueued more than ``requeue_after_s`` ago;
+    - otherwise: none (a message per row may still be waiting).
+
+    >>> reconcile(engine, tasks.enqueue_images, requeue_after_s=60, max_attempts=5)
+    ReconcileResult(requeued_pending=1, requeued_expired=0, given_up=0)
+    """
     now = now or time.time()
+    is_pending = or_(Image.status == Status.PENDING.value, Image.status.is_(None))
     with read_sessions(engine)() as s:
+        if queue_depth is None:
+            cutoff: float | None = now - requeue_after_s
+        else:
+            waiting = s.scalar(select(func.count()).select_from(Image).where(
+                is_pending, Image.enqueued_at.is_not(None), Image.enqueued_at <= now)) or 0
+            depth = queue_depth()
+            cutoff = (now - ENQUEUE_SETTLE_S if depth == 0
+                      else now - requeue_after_s if depth < waiting else None)
+        forgotten = Image.enqueued_at.is_(None)
+        if cutoff is not None:
+            forgotten = or_(forgotten, Image.enqueued_at < cutoff)
         pending = list(s.scalars(
-            select(Image.id).where(
-                or_(Image.status == Status.PENDING.value, Image.status.is_(None)),
-                or_(Image.enqueued_at.is_(None), Image.enqueued_at < now - requeue_after_s))
-            .order_by(Image.id).limit(batch)))
+            select(Image.id).where(is_pending, forgotten).order_by(Image.id).limit(batch)))
         expired = s.execute(
             select(Image.id, Image.attempts, Image.error).where(
                 Image.status == Status.PROCESSING.value,

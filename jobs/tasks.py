@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from huey import Huey
+from huey import Huey, crontab
 
-from jobs import context, process
+from jobs import context, embedding_task, process
 
 PRIORITY_DEFAULT = 10
 PRIORITY_LARGE = 0  # big images wait behind small ones
@@ -21,8 +21,12 @@ PRIORITY_LARGE = 0  # big images wait behind small ones
 class TaskSet:
     huey: Huey
     process_image: Any
+    embed_images: Any = None
 
-    def enqueue_images(self, ids: list[str], delay: float = 0.0, priority: int = PRIORITY_DEFAULT) -> None:
+    def enqueue_images(self, ids: list[str], delay: float = 0.0, priority: int = PRIORITY_DEFAULT,
+                       lane: str | None = None) -> None:
+        if lane == "large":
+            priority = PRIORITY_LARGE
         for image_id in ids:
             if delay > 0:
                 self.process_image.schedule(args=(image_id,), delay=delay, priority=priority)
@@ -33,8 +37,19 @@ class TaskSet:
 
 
 def register(huey: Huey) -> TaskSet:
+    @huey.task(name="embed_images", priority=PRIORITY_DEFAULT + 1)
+    def embed_images_task() -> None:
+        embedding_task.run(context.current())
+
+    @huey.periodic_task(crontab(minute="*"), name="embed_images_periodic")
+    def embed_images_periodic() -> None:
+        # Safety net for images completed by other programs or while no trigger ran.
+        embedding_task.run(context.current())
+
     @huey.task(name="process_image", priority=PRIORITY_DEFAULT)
     def process_image_task(image_id: str) -> None:
-        process.process_image(context.current(), image_id)
+        ctx = context.current()
+        if process.process_image(ctx, image_id) == "completed":
+            embedding_task.trigger_after_complete(ctx, lambda delay: embed_images_task.schedule(delay=delay))
 
-    return TaskSet(huey=huey, process_image=process_image_task)
+    return TaskSet(huey=huey, process_image=process_image_task, embed_images=embed_images_task)

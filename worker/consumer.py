@@ -2,116 +2,166 @@
 
 ``run_daemon`` runs until SIGTERM or SIGINT; both are graceful: the consumer
 stops taking work, waits up to ``jobs.grace_s`` for tasks in hand, then
-gives whatever it still holds back to ``pending``. ``drain`` processes until
-the queue and the schedule are empty, then returns (one-shot runs, tests).
+gives whatever it still holds back to ``pending``. Worker processes die with
+the consumer (see ``worker/processes.py``); a worker that dies on its own has
+its image recovered at once. ``drain`` processes until the queue and the
+schedule are empty, then returns (one-shot runs, tests).
+
+The reconciler runs in every daemon, but at most once per
+``jobs.reconcile_interval_s`` across all of them: each run takes the
+``reconcile`` lease (``db/leases.py``) and is recorded in ``maintenance_runs``.
 """
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import multiprocessing
 import os
 import signal
 import threading
 import time
+from dataclasses import asdict
+from typing import Any
 
 from huey import Huey
 
-from db import images
+from db import images, leases
+from db.maintenance.checkpoint import checkpoint_on_shutdown
+from jobs import duties
 from jobs.reconcile import reconcile
 from worker import ops
 from worker.app import App
+from worker.processes import DarkroomConsumer, die_with_parent
 
 log = logging.getLogger(__name__)
 
-PR_SET_PDEATHSIG = 1
+RECONCILE_LEASE = "reconcile"
 
 
-def die_with_parent() -> None:
-    """Ask Linux to kill this process when its parent dies (no orphans)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:  # not Linux: the lease expiry still recovers the work
-        pass
-
-
-def reconcile_once(app: App) -> None:
+def reconcile_once(app: App) -> dict[str, Any]:
     s = app.settings.jobs
-    reconcile(app.engine, app.tasks.enqueue_images, requeue_after_s=s.requeue_after_s,
-              max_attempts=s.max_attempts)
+    result = reconcile(app.engine, app.tasks.enqueue_images, requeue_after_s=s.requeue_after_s,
+                       max_attempts=s.max_attempts, queue_depth=app.huey.pending_count)
+    return asdict(result)
+
+
+def reconcile_guarded(app: App, owner: str) -> bool:
+    """One reconciler run unless another daemon already ran it in this period."""
+    period = app.settings.jobs.reconcile_interval_s
+    return leases.run_once_per_period(app.engine, RECONCILE_LEASE, period,
+                                      lambda: reconcile_once(app), owner=owner)
 
 
 class Reconciler(threading.Thread):
-    """Runs the reconciler every ``jobs.reconcile_interval_s`` in the daemon."""
+    """Runs the reconciler at start and then every ``jobs.reconcile_interval_s``.
 
-    def __init__(self, app: App) -> None:
+    It wakes every ``interval / 4`` so that, with several daemons, the period
+    is taken by whichever arrives first, early in the period.
+    """
+
+    def __init__(self, app: App, owner: str) -> None:
         super().__init__(name="reconciler", daemon=True)
-        self.app, self.stop = app, threading.Event()
+        self.app, self.owner, self.stop = app, owner, threading.Event()
 
     def run(self) -> None:
-        while not self.stop.wait(self.app.settings.jobs.reconcile_interval_s):
+        tick = max(self.app.settings.jobs.reconcile_interval_s / 4, 0.05)
+        while True:
             try:
-                reconcile_once(self.app)
+                reconcile_guarded(self.app, self.owner)
             except Exception:
                 log.exception("reconciler run failed; will try again")
+            if self.stop.wait(tick):
+                return
 
 
 def run_daemon(app: App, workers: int | None = None) -> int:
+    """Run the worker daemon until SIGTERM or SIGINT; returns the exit status.
+
+    >>> run_daemon(build(load("config.toml")))  # `darkroom worker`
+    0
+    """
     settings = app.settings
     app.migrate()
+    duties.validate(app.engine, settings.maintenance)  # a bad TTL rule stops start-up, named
     owner = app.install_context().owner_prefix
-    huey = app.huey
+    jobs = settings.jobs
 
-    @huey.on_startup(name="darkroom-child")
-    def _child_start() -> None:
-        if multiprocessing.parent_process() is not None:
-            die_with_parent()
+    def on_worker_death(pid: int, exitcode: int | None) -> None:
+        how = (f"killed by {signal.Signals(-exitcode).name}" if exitcode is not None and exitcode < 0
+               else f"exited with status {exitcode}")
+        reason = f"the worker process died while processing it ({how})"
+        retry = images.release_dead(app.engine, f"{owner}/{pid}", jobs.max_attempts, reason)
+        if retry:
+            app.tasks.enqueue_images(retry)
+            log.warning("worker %d died (%s); re-enqueued %d image(s) it held", pid, how, len(retry))
 
-    reconcile_once(app)
-    consumer = huey.create_consumer(
+    consumer = DarkroomConsumer(
+        app.huey,
         workers=workers or settings.queue.workers,
         worker_type=settings.queue.worker_type,
         periodic=True,
-        initial_delay=0.05,
-        backoff=1.15,
+        initial_delay=settings.queue.initial_delay_s,
+        backoff=settings.queue.backoff,
         max_delay=settings.queue.max_delay_s,
-        graceful_signal="TERM",
-        shutdown_timeout=settings.jobs.grace_s,
-        check_worker_health=True,
-        health_check_interval=5,
+        shutdown_timeout=jobs.grace_s,
+        on_worker_death=on_worker_death,
     )
-    reconciler = Reconciler(app)
-    reconciler.start()
+    duties.catch_up(app.engine, app.duty_env, app.duties)
+    reconciler = Reconciler(app, owner)
     services = ops.start(app, owner, workers or settings.queue.workers)  # heartbeat, metrics (#8)
     log.info("worker %s started: %d %s workers, queue %s", owner,
              workers or settings.queue.workers, settings.queue.worker_type, settings.queue.url)
     try:
-        consumer.run()
+        consumer.start()
+        reconciler.start()
+        _consume(consumer)
     finally:
         reconciler.stop.set()
+        consumer.stop_flag.set()
+        consumer.kill_stragglers()
         released = images.release_owned(app.engine, owner + "/")
         if released:
             log.info("released %d unfinished image(s) back to pending", released)
+        reconciler.join(5)
+        checkpoint_on_shutdown(app.engine, app.duty_env.queue_db)
         services.stop()
         log.info("worker %s stopped", owner)
     return 0
 
 
+def _consume(consumer: DarkroomConsumer) -> None:
+    """huey's ``Consumer.run`` loop, minus its re-exec on SIGHUP (which would skip our cleanup)."""
+    from huey.consumer import ConsumerStopped
+
+    health_check_ts = time.monotonic()
+    while True:
+        try:
+            health_check_ts = consumer.loop(health_check_ts)
+        except ConsumerStopped:
+            break
+    consumer.huey.notify_interrupted_tasks()
+    if consumer._restart:
+        log.info("SIGHUP: stopping; restart is left to the supervisor (systemd, Procfile)")
+
+
 def drain(app: App, workers: int = 1, progress: bool = False) -> int:
     """Process queued work until nothing is left, with ``workers`` processes."""
     app.migrate()
+    duties.validate(app.engine, app.settings.maintenance)
     app.install_context()
     reconcile_once(app)
     huey = app.huey
+    # Redis storage blocks up to a second in BZPOPMIN on an empty queue; a
+    # drain wants "empty" answered at once (the daemon keeps blocking reads).
+    huey.storage.blocking = False
     rounds = 0
     while True:
         rounds += 1
         if workers <= 1:
             _drain_loop(huey)
         else:
-            procs = [multiprocessing.get_context("fork").Process(target=_drain_child, args=(huey,))
+            procs = [multiprocessing.get_context("fork").Process(target=_drain_child,
+                                                              args=(huey, os.getpid()))
                      for _ in range(workers)]
             for p in procs:
                 p.start()
@@ -123,8 +173,8 @@ def drain(app: App, workers: int = 1, progress: bool = False) -> int:
     return 0
 
 
-def _drain_child(huey: Huey) -> None:
-    die_with_parent()
+def _drain_child(huey: Huey, parent_pid: int) -> None:
+    die_with_parent(parent_pid)
     _drain_loop(huey)
     os._exit(0)
 

@@ -84,6 +84,11 @@ def gather(app: App, failure_groups: int = 10, examples: int = 3) -> dict[str, A
     out["storage"] = {"database": figures.database_storage(engine),
                       "queue": figures.queue_storage(app.settings.queue.url)}
     out["vectors"] = figures.vector_rows(vectors_dir(app))
+    if app.settings.embeddings.enabled:
+        from jobs.embedding_rows import embedding_counts
+
+        model = app.settings.embeddings.model_name()
+        out["embeddings"] = {"model": model, **embedding_counts(engine, model)}
     return out
 
 
@@ -138,6 +143,10 @@ def render_text(report: dict[str, Any]) -> str:
                          f"beat {human_age(w['heartbeat_age_s'])} ago")
             for p in w["processing"]:
                 lines.append(f"      processing {p['image_id']} ({p['filename']}) for {human_age(p['for_s'])}")
+    if "embeddings" in report:
+        e = report["embeddings"]
+        lines.append(f"embeddings ({e['model']}): {e['embedded']} embedded, {e['waiting']} waiting, "
+                     f"{e['refused']} refused, {e['duplicates']} near-duplicates")
     if report.get("failures"):
         lines.append("failures:")
         for f in report["failures"]:

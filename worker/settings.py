@@ -28,6 +28,8 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from jobs.duties import MaintenanceSettings
+from jobs.embedding_settings import EmbeddingSettings
 from worker.health import HealthSettings
 from worker.heartbeat import HeartbeatSettings
 from worker.metrics import MetricsSettings
@@ -76,18 +78,34 @@ class QueueSettings:
     name: str = "darkroom"
     workers: int = 2
     worker_type: str = "process"  # process | thread
-    max_delay_s: float = 0.5  # longest idle poll interval (SQLite storage)
+    # Idle polling (SQLite storage; Redis blocks instead): the first poll after
+    # a job waits initial_delay_s, each empty poll multiplies the wait by
+    # backoff, up to max_delay_s, which bounds how long a new image waits on an
+    # idle worker (measured: bench/idle_pickup.py, docs/reliability.md).
+    initial_delay_s: float = 0.05
+    backoff: float = 1.15
+    max_delay_s: float = 0.25
     busy_timeout_s: float = 30.0
 
     def check(self) -> None:
         if not (self.url.startswith("sqlite:///") or self.url.startswith(("redis://", "rediss://", "unix://"))):
             raise ValueError("url: expected sqlite:///path or redis://host:port/db")
+        # huey drops every other character from a Redis queue name, so
+        # "dark-room" and "darkroom" would silently be one queue.
+        if not self.name or not all(c.isascii() and (c.isalnum() or c == "_") for c in self.name):
+            raise ValueError("name: expected letters, digits and _ only (the Redis key prefix)")
         if self.workers < 1:
             raise ValueError("workers: expected an integer >= 1")
         if self.worker_type not in ("process", "thread"):
             raise ValueError("worker_type: expected 'process' or 'thread'")
         if self.max_delay_s <= 0:
             raise ValueError("max_delay_s: expected a number > 0")
+        if not 0 < self.initial_delay_s <= self.max_delay_s:
+            raise ValueError("initial_delay_s: expected a number > 0 and <= max_delay_s")
+        if self.backoff < 1:
+            raise ValueError("backoff: expected a number >= 1")
+        if self.busy_timeout_s <= 0:
+            raise ValueError("busy_timeout_s: expected a number > 0")
 
 
 @dataclass(frozen=True)
@@ -129,9 +147,25 @@ class LimitsSettings:
 
 
 @dataclass(frozen=True)
+class ImagingSettings:
+    """Metadata policy and the large lane (docs/imaging.md)."""
+
+    keep_gps: bool = False  # store the camera's GPS position on the row (private by default)
+    animated_webp: bool = False  # animated GIF/WebP -> animated WebP variants (else the first frame)
+    large_pixels: int = 40_000_000  # images over this many pixels go to the large lane
+    large_slots: int = 1  # large images processed at once per data directory
+
+    def check(self) -> None:
+        if self.large_pixels < 1:
+            raise ValueError("large_pixels: expected an integer >= 1")
+        if self.large_slots < 1:
+            raise ValueError("large_slots: expected an integer >= 1")
+
+
+@dataclass(frozen=True)
 class JobSettings:
     max_attempts: int = 5
-    lease_s: float = 300.0  # a claim's lifetime; long jobs renew it
+    lease_s: float = 60.0  # a claim's lifetime; renewed every lease_s/3 while a job runs
     grace_s: float = 30.0  # how long shutdown waits for the task in hand
     retry_delay_s: float = 2.0  # first retry delay; doubles each attempt
     reconcile_interval_s: float = 30.0
@@ -146,13 +180,35 @@ class JobSettings:
 
 
 @dataclass(frozen=True)
+class FetchSettings:
+    """``[fetch]``: limits for images submitted by URL (see docs/fetch.md)."""
+
+    max_bytes: int = 50 * 1024 * 1024  # checked while streaming, not only from Content-Length
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 15.0
+    total_timeout_s: float = 60.0
+    max_redirects: int = 5
+    allow: tuple[str, ...] = ()  # CIDRs / host names let through although not public
+    user_agent: str = "Darkroom/0.1 (image fetcher)"
+
+    def check(self) -> None:
+        from jobs.fetch import FetchLimits
+
+        FetchLimits(**dataclasses.asdict(self)).check()
+
+
+@dataclass(frozen=True)
 class Settings:
     paths: PathsSettings = PathsSettings()
     database: DatabaseSettings = DatabaseSettings()
     queue: QueueSettings = QueueSettings()
     variants: VariantSettings = VariantSettings()
     limits: LimitsSettings = LimitsSettings()
+    imaging: ImagingSettings = ImagingSettings()
     jobs: JobSettings = JobSettings()
+    fetch: FetchSettings = FetchSettings()
+    maintenance: MaintenanceSettings = MaintenanceSettings()
+    embeddings: EmbeddingSettings = EmbeddingSettings()
     heartbeat: HeartbeatSettings = HeartbeatSettings()
     metrics: MetricsSettings = MetricsSettings()
     serve: ServeSettings = ServeSettings()
@@ -356,4 +412,7 @@ def resolve_paths(settings: Settings) -> Settings:
         ),
         database=dataclasses.replace(settings.database, url=sqlite_url(settings.database.url)),
         queue=dataclasses.replace(settings.queue, url=sqlite_url(settings.queue.url)),
+        maintenance=dataclasses.replace(settings.maintenance,
+                                        backup_dir=absolute(settings.maintenance.backup_dir)),
+        embeddings=dataclasses.replace(settings.embeddings, lancedb_dir=absolute(settings.embeddings.lancedb_dir)),
     )

@@ -45,7 +45,7 @@ def test_status_json_after_a_mixed_batch(app: App, mixed_batch: Batch, config_pa
     assert db["backend"] == "sqlite" and db["db_bytes"] > 0 and db["wal_bytes"] >= 0
     assert Path(db["path"]) == app.settings.paths.data_dir / "app.db"
     assert report["workers"] == {"timeout_s": 30.0, "live": [], "stale": 0}
-    assert report["vectors"] is None  # no LanceDB store in this installation
+    assert report["vectors"]["rows"] == report["images"]["completed"]  # every completed image embedded
 
     text = run_cli(config_path, "status").stdout
     assert "completed 3  failed 3" in text and "pending 2" in text

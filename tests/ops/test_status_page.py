@@ -62,7 +62,7 @@ def test_status_page_in_a_real_browser(server: StatusServer, mixed_batch: Batch,
 
         failures = driver.find_element(By.ID, "failures")
         text = failures.text
-        assert "not an image Darkroom can read" in text
+        assert "not an image Darkroom accepts" in text
         assert "original file not found" in text
         # User data is shown as text, never as markup: the <script> of the error and
         # the <b>/<img> of the file names are literal characters on the page.

@@ -1,0 +1,78 @@
+"""Acceptance: SIGTERM and SIGINT stop the daemon within the grace period, losing nothing."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TEST_SECTIONS, merge, run_cli, write_config
+from tests.imagefiles import photo
+from tests.reliability.conftest import WorkerProc, query, wait_for
+from tests.reliability.procs import wait_gone
+
+pytestmark = pytest.mark.acceptance
+
+GRACE_S = 1.0
+# One AVIF at speed 0 of a 2000 px image: ~10 s of C code that no signal interrupts.
+LONG_JOB = {
+    "queue": {"workers": 1},
+    "variants": {"widths": [1920], "formats": ["avif"], "avif": {"quality": 60, "effort": 0}},
+    "jobs": {"grace_s": GRACE_S, "lease_s": 30.0},
+}
+
+
+def _start_one_job(cfg: Path, worker: WorkerProc, src: Path) -> tuple[str, list[int]]:
+    family = worker.wait_children(2)
+    [image_id] = json.loads(run_cli(cfg, "enqueue", "--json", str(src)).stdout)["enqueued"]
+    wait_for(lambda: query(cfg, "SELECT 1 FROM images WHERE status = 'processing'"),
+             interval=0.02, what="the job started")
+    return image_id, sorted(set(family) | set(worker.descendants()))
+
+
+def test_sigterm_during_a_long_job_exits_within_grace_and_releases_it(
+        make_config: Callable[..., Path], start_worker: Callable[..., WorkerProc], tmp_path: Path) -> None:
+    cfg = make_config(**LONG_JOB)
+    run_cli(cfg, "migrate")
+    worker = start_worker(cfg)
+    image_id, family = _start_one_job(cfg, worker, photo(tmp_path / "big.jpg", (2000, 1500)))
+
+    t0 = time.monotonic()
+    code = worker.stop(signal.SIGTERM, timeout=GRACE_S + 15)
+    elapsed = time.monotonic() - t0
+    assert code == 0, worker.log()
+    # grace, then ~1 s for the interrupt to be noticed, then the stuck encoder is killed
+    assert elapsed < GRACE_S + 5, f"took {elapsed:.1f}s to stop"
+    assert wait_gone(family, timeout=2) == []
+    [(status, owner)] = query(cfg, "SELECT status, lease_owner FROM images WHERE id = ?", (image_id,))
+    assert status in ("pending", "completed") and owner is None
+    assert status == "pending"  # a 10 s encode cannot finish in a 1 s grace period
+    assert "released 1 unfinished image(s) back to pending" in worker.log()
+
+    # A restarted worker (faster settings, same data) takes the image again.
+    fast = write_config(cfg.parent / "fast.toml",
+                        merge(TEST_SECTIONS, {"variants": {"widths": [256], "formats": ["avif"]}}))
+    again = start_worker(fast)
+    wait_for(lambda: query(cfg, "SELECT 1 FROM images WHERE status = 'completed'"), timeout=30,
+             what="the released image completed")
+    assert again.stop() == 0
+
+
+def test_sigint_finishes_the_job_in_hand(
+        make_config: Callable[..., Path], start_worker: Callable[..., WorkerProc], tmp_path: Path) -> None:
+    cfg = make_config(queue={"workers": 1},
+                      variants={"widths": [1024], "formats": ["avif"], "avif": {"quality": 60, "effort": 4}},
+                      jobs={"grace_s": 30.0})
+    run_cli(cfg, "migrate")
+    worker = start_worker(cfg)
+    image_id, family = _start_one_job(cfg, worker, photo(tmp_path / "mid.jpg", (1400, 1000)))
+
+    code = worker.stop(signal.SIGINT, timeout=40)
+    assert code == 0, worker.log()
+    assert wait_gone(family, timeout=2) == []
+    [(status, owner)] = query(cfg, "SELECT status, lease_owner FROM images WHERE id = ?", (image_id,))
+    assert (status, owner) == ("completed", None), worker.log()

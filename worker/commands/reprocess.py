@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import click
+
+from worker.cli import Ctx, pass_ctx
+
+
+@click.command()
+@click.argument("ids", nargs=-1)
+@click.option("--missing", is_flag=True,
+              help="Images whose variant files or rows are missing, or built with an old recipe.")
+@click.option("--all", "everything", is_flag=True, help="Every completed or failed image.")
+@click.option("--dry-run", is_flag=True, help="Print how many images and why; change nothing.")
+@pass_ctx
+def reprocess(ctx: Ctx, ids: tuple[str, ...], missing: bool, everything: bool, dry_run: bool) -> None:
+    """Make variants again: for IDS, --missing ones, or --all.
+
+    The images go back to pending with fresh attempts and are queued; a
+    running `darkroom worker` makes their variants with the current recipe.
+    --missing counts, per reason: old_recipe (the recipe in the config has
+    changed since), missing_rows, missing_files.
+
+    \b
+    Example:
+      darkroom reprocess --missing --dry-run
+      darkroom reprocess --missing
+      darkroom reprocess --all
+    """
+    from db import images
+    from db.models import Status
+    from jobs import reprocess as finder
+    from worker.app import recipe_from
+
+    if sum((bool(ids), missing, everything)) != 1:
+        raise click.UsageError("give exactly one of: IDS, --missing, --all")
+    app = ctx.app
+    app.migrate()
+    done = [Status.COMPLETED.value, Status.FAILED.value]
+    if missing:
+        stale = list(finder.find_stale(app.engine, ctx.settings.paths.media_dir, recipe_from(ctx.settings)))
+        wanted = [s.image_id for s in stale]
+        for reason, n in finder.counts(stale).items():
+            click.echo(f"{reason:<14} {n}")
+    else:
+        wanted = list(ids) if ids else images.ids_with_status(app.engine, done)
+    if dry_run:
+        click.echo(f"would reprocess {len(wanted)} image(s) (dry run: nothing changed)")
+        return
+    changed = images.reset_to_pending(app.engine, wanted, done)
+    app.tasks.enqueue_images(changed)
+    for image_id in sorted(set(wanted) - set(changed)):
+        click.echo(f"{image_id}: not completed or failed (unknown id, pending or processing), left alone", err=True)
+    click.echo(f"reprocessing {len(changed)} image(s)")
