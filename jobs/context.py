@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from jobs.fetch import FetchLimits
 from jobs.imaging import Limits, Recipe
 
 
@@ -31,6 +32,7 @@ class JobContext:
     retry_delay_s: float = 2.0
     # Set by jobs.queue: enqueue process_image(image_id) after `delay` seconds.
     schedule: Callable[[str, float], None] | None = None
+    fetch_limits: FetchLimits = field(default_factory=FetchLimits)  # rows with a source_url
     extras: dict[str, Any] = field(default_factory=dict)
     _engine: Engine | None = field(default=None, repr=False)
     _engine_pid: int = field(default=0, repr=False)

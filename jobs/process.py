@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy.exc import OperationalError
 
 from db import images
-from jobs import imaging, media
+from jobs import imaging, media, remote
 from jobs.context import JobContext
 from jobs.errors import DarkroomError, MissingOriginal, PermanentError, RetryableError
 
@@ -80,6 +80,7 @@ def process_image(ctx: JobContext, image_id: str) -> str:
 
 
 def _render_and_store(ctx: JobContext, claimed: images.Claimed) -> tuple[dict, list[images.VariantRow], dict[str, float]]:
+    claimed = remote.ensure_original(ctx, claimed)  # URL rows: fetch the original first
     source = media.resolve_original(ctx.media_dir, claimed.original_path)
     if not source.is_file():
         raise MissingOriginal(f"original file not found: {claimed.original_path}")

@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from huey import Huey
+from huey import Huey, crontab
 
-from jobs import context, process
+from db.leases import run_once_per_period
+from jobs import context, embedding_task, process
 
 PRIORITY_DEFAULT = 10
 PRIORITY_LARGE = 0  # big images wait behind small ones
@@ -21,6 +22,7 @@ PRIORITY_LARGE = 0  # big images wait behind small ones
 class TaskSet:
     huey: Huey
     process_image: Any
+    embed_images: Any = None
 
     def enqueue_images(self, ids: list[str], delay: float = 0.0, priority: int = PRIORITY_DEFAULT) -> None:
         for image_id in ids:
@@ -33,8 +35,27 @@ class TaskSet:
 
 
 def register(huey: Huey) -> TaskSet:
+    @huey.task(name="embed_images", priority=PRIORITY_DEFAULT + 1)
+    def embed_images_task() -> None:
+        embedding_task.run(context.current())
+
+    @huey.periodic_task(crontab(minute="*"), name="embed_images_periodic")
+    def embed_images_periodic() -> None:
+        # Safety net for images completed by other programs or while no trigger ran.
+        # Every consumer enqueues it: the period lease lets one run per minute.
+        ctx = context.current()
+
+        def step() -> None:
+            embedding_task.run(ctx)
+
+        if embedding_task.settings_of(ctx) is not None:
+            run_once_per_period(ctx.engine, "embed_images_periodic", 60.0, step,
+                                owner=ctx.owner, record=False)
+
     @huey.task(name="process_image", priority=PRIORITY_DEFAULT)
     def process_image_task(image_id: str) -> None:
-        process.process_image(context.current(), image_id)
+        ctx = context.current()
+        if process.process_image(ctx, image_id) == "completed":
+            embedding_task.trigger_after_complete(ctx, lambda delay: embed_images_task.schedule(delay=delay))
 
-    return TaskSet(huey=huey, process_image=process_image_task)
+    return TaskSet(huey=huey, process_image=process_image_task, embed_images=embed_images_task)

@@ -28,6 +28,7 @@ TEST_SECTIONS: dict[str, dict[str, Any]] = {
     "variants": {"widths": [64, 128, 256], "webp": {"quality": 70, "effort": 0},
                  "avif": {"quality": 50, "effort": 10}},
     "jobs": {"retry_delay_s": 0.1, "reconcile_interval_s": 1.0, "requeue_after_s": 5.0},
+    "embeddings": {"delay_after_complete_s": 0.1},
 }
 
 

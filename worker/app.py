@@ -6,10 +6,12 @@ the settings tree as a whole.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import socket
 from dataclasses import dataclass, field
+from typing import Any
 
 from huey import Huey
 from sqlalchemy import Engine
@@ -17,10 +19,11 @@ from sqlalchemy import Engine
 from db import migrate
 from db.engine import SqliteTuning, make_engine
 from db.ids import uuid7
-from jobs import context, tasks
+from jobs import context, duties, tasks
 from jobs.context import JobContext
+from jobs.fetch import FetchLimits
 from jobs.imaging import EncoderSpec, Limits, Recipe
-from jobs.queue import QueueConfig, make_huey
+from jobs.queue import QueueConfig, make_huey, sqlite_queue_path
 from worker.settings import Settings
 
 
@@ -29,6 +32,7 @@ class App:
     settings: Settings
     huey: Huey
     tasks: tasks.TaskSet
+    duties: dict[str, Any] = field(default_factory=dict)  # maintenance periodic tasks by name
     _engine: Engine | None = field(default=None, repr=False)
 
     @property
@@ -52,12 +56,18 @@ class App:
             max_attempts=s.jobs.max_attempts,
             retry_delay_s=s.jobs.retry_delay_s,
             schedule=lambda image_id, delay: self.tasks.enqueue_images([image_id], delay=delay),
+            fetch_limits=fetch_limits_from(s),
+            extras={"embedding": s.embeddings},
         )
 
     def install_context(self, owner_prefix: str | None = None) -> JobContext:
         ctx = self.job_context(owner_prefix)
         context.install(ctx)
         return ctx
+
+    @property
+    def duty_env(self) -> duties.DutyEnv:
+        return duty_env(self.settings)
 
     def close(self) -> None:
         if self._engine is not None:
@@ -88,12 +98,28 @@ def limits_from(settings: Settings) -> Limits:
                   max_frames=lim.max_frames, max_bytes=lim.max_bytes)
 
 
+def fetch_limits_from(settings: Settings) -> FetchLimits:
+    return FetchLimits(**dataclasses.asdict(settings.fetch))
+
+
 def worker_id() -> str:
     """An id for this worker daemon: host, pid and a random suffix."""
     return f"{socket.gethostname()}-{os.getpid()}-{uuid7()[-6:]}"
 
 
+def duty_env(settings: Settings) -> duties.DutyEnv:
+    from jobs.embedding import optimize_vectors
+    from jobs.vectors import delete_vectors
+
+    store = settings.embeddings.lancedb_dir
+    return duties.DutyEnv(settings=settings.maintenance, media_dir=settings.paths.media_dir,
+                          queue_db=sqlite_queue_path(settings.queue.url),
+                          delete_embeddings=functools.partial(delete_vectors, store),
+                          optimize_vectors=functools.partial(optimize_vectors, store))
+
+
 def build(settings: Settings) -> App:
     q = settings.queue
     huey = make_huey(QueueConfig(url=q.url, name=q.name, busy_timeout_s=q.busy_timeout_s))
-    return App(settings=settings, huey=huey, tasks=tasks.register(huey))
+    periodic = duties.register(huey, duty_env(settings), lambda: context.current().engine)
+    return App(settings=settings, huey=huey, tasks=tasks.register(huey), duties=periodic)

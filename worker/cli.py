@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from db.maintenance.errors import MaintenanceError
 from worker import logs
 from worker.settings import ConfigError, Settings, load
 
@@ -51,6 +52,9 @@ class DarkroomGroup(click.Group):
         except ConfigError as exc:
             click.echo(f"darkroom: configuration error: {exc}", err=True)
             sys.exit(2)
+        except MaintenanceError as exc:  # bad TTL rule, missing/unreadable database, failed check
+            click.echo(f"darkroom: {exc}", err=True)
+            sys.exit(1)
 
 
 @click.group(cls=DarkroomGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -79,9 +83,11 @@ def register(*commands: Callable[..., Any]) -> None:
 
 
 def _register_all() -> None:
-    from worker.commands import demo, enqueue, migrate, reprocess, retry, run, status
+    from worker.commands import (demo, enqueue, maintenance, migrate, reprocess, retry, run,
+                                 similar, status)
 
     register(migrate.migrate, enqueue.enqueue, run.worker, status.status, demo.demo)
+    register(maintenance.maintenance, similar.similar)
     register(retry.retry, reprocess.reprocess)
 
 

@@ -26,6 +26,8 @@ from typing import Any
 from huey import Huey
 
 from db import images, leases
+from db.maintenance.checkpoint import checkpoint_on_shutdown
+from jobs import duties
 from jobs.reconcile import reconcile
 from worker.app import App
 from worker.processes import DarkroomConsumer, die_with_parent
@@ -45,8 +47,11 @@ def reconcile_once(app: App) -> dict[str, Any]:
 def reconcile_guarded(app: App, owner: str) -> bool:
     """One reconciler run unless another daemon already ran it in this period."""
     period = app.settings.jobs.reconcile_interval_s
+    # Only runs that found something are recorded: a quiet run every 30 s would
+    # fill maintenance_runs; leases.last_run_at says when it last ran.
     return leases.run_once_per_period(app.engine, RECONCILE_LEASE, period,
-                                      lambda: reconcile_once(app), owner=owner)
+                                      lambda: reconcile_once(app), owner=owner,
+                                      record=lambda figures: any(figures.values()))
 
 
 class Reconciler(threading.Thread):
@@ -79,6 +84,7 @@ def run_daemon(app: App, workers: int | None = None) -> int:
     """
     settings = app.settings
     app.migrate()
+    duties.validate(app.engine, settings.maintenance)  # a bad TTL rule stops start-up, named
     owner = app.install_context().owner_prefix
     jobs = settings.jobs
 
@@ -102,6 +108,7 @@ def run_daemon(app: App, workers: int | None = None) -> int:
         shutdown_timeout=jobs.grace_s,
         on_worker_death=on_worker_death,
     )
+    duties.catch_up(app.engine, app.duty_env, app.duties)
     reconciler = Reconciler(app, owner)
     log.info("worker %s started: %d %s workers, queue %s", owner,
              workers or settings.queue.workers, settings.queue.worker_type, settings.queue.url)
@@ -117,6 +124,7 @@ def run_daemon(app: App, workers: int | None = None) -> int:
         if released:
             log.info("released %d unfinished image(s) back to pending", released)
         reconciler.join(5)
+        checkpoint_on_shutdown(app.engine, app.duty_env.queue_db)
         log.info("worker %s stopped", owner)
     return 0
 
@@ -139,6 +147,7 @@ def _consume(consumer: DarkroomConsumer) -> None:
 def drain(app: App, workers: int = 1, progress: bool = False) -> int:
     """Process queued work until nothing is left, with ``workers`` processes."""
     app.migrate()
+    duties.validate(app.engine, app.settings.maintenance)
     app.install_context()
     reconcile_once(app)
     huey = app.huey

@@ -41,6 +41,11 @@ def gather(app: App, failure_groups: int = 10, examples: int = 3) -> dict[str, A
             failures.append({"error": error, "count": n, "example_ids": ids})
     out["oldest_pending_age_s"] = round(time.time() - oldest, 1) if oldest else None
     out["failures"] = failures
+    if app.settings.embeddings.enabled:
+        from jobs.embedding_rows import embedding_counts
+
+        model = app.settings.embeddings.model_name()
+        out["embeddings"] = {"model": model, **embedding_counts(engine, model)}
     return out
 
 
@@ -56,6 +61,10 @@ def render_text(report: dict[str, Any]) -> str:
         lines.append(f"queue: {q.get('queued', 0)} queued, {q.get('scheduled', 0)} scheduled")
     if report.get("oldest_pending_age_s") is not None:
         lines.append(f"oldest pending: {report['oldest_pending_age_s']:.0f}s")
+    if "embeddings" in report:
+        e = report["embeddings"]
+        lines.append(f"embeddings ({e['model']}): {e['embedded']} embedded, {e['waiting']} waiting, "
+                     f"{e['refused']} refused, {e['duplicates']} near-duplicates")
     if report["failures"]:
         lines.append("failures:")
         for f in report["failures"]:

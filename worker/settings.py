@@ -28,6 +28,9 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from jobs.duties import MaintenanceSettings
+from jobs.embedding_settings import EmbeddingSettings
+
 ENV_PREFIX = "DARKROOM_"
 DEFAULT_CONFIG = "config.toml"
 
@@ -153,6 +156,24 @@ class JobSettings:
 
 
 @dataclass(frozen=True)
+class FetchSettings:
+    """``[fetch]``: limits for images submitted by URL (see docs/fetch.md)."""
+
+    max_bytes: int = 50 * 1024 * 1024  # checked while streaming, not only from Content-Length
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 15.0
+    total_timeout_s: float = 60.0
+    max_redirects: int = 5
+    allow: tuple[str, ...] = ()  # CIDRs / host names let through although not public
+    user_agent: str = "Darkroom/0.1 (image fetcher)"
+
+    def check(self) -> None:
+        from jobs.fetch import FetchLimits
+
+        FetchLimits(**dataclasses.asdict(self)).check()
+
+
+@dataclass(frozen=True)
 class Settings:
     paths: PathsSettings = PathsSettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -160,6 +181,9 @@ class Settings:
     variants: VariantSettings = VariantSettings()
     limits: LimitsSettings = LimitsSettings()
     jobs: JobSettings = JobSettings()
+    fetch: FetchSettings = FetchSettings()
+    maintenance: MaintenanceSettings = MaintenanceSettings()
+    embeddings: EmbeddingSettings = EmbeddingSettings()
     config_path: Path | None = field(default=None, compare=False)
 
     @property
@@ -359,4 +383,7 @@ def resolve_paths(settings: Settings) -> Settings:
         ),
         database=dataclasses.replace(settings.database, url=sqlite_url(settings.database.url)),
         queue=dataclasses.replace(settings.queue, url=sqlite_url(settings.queue.url)),
+        maintenance=dataclasses.replace(settings.maintenance,
+                                        backup_dir=absolute(settings.maintenance.backup_dir)),
+        embeddings=dataclasses.replace(settings.embeddings, lancedb_dir=absolute(settings.embeddings.lancedb_dir)),
     )

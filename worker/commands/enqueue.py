@@ -3,50 +3,93 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
-from jobs.intake import iter_image_files, submit_file
+from jobs.bulk import import_files
+from jobs.intake import iter_image_files
 from worker.cli import Ctx, pass_ctx
 
 
 @click.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--url", "urls", multiple=True, metavar="URL",
+              help="An http(s) URL for the worker to fetch (repeatable), under the [fetch] limits.")
 @click.option("--metadata", "metadata_json", default=None, help="JSON object stored on each row.")
-@click.option("--json", "as_json", is_flag=True, help="Print the new ids as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 @pass_ctx
-def enqueue(ctx: Ctx, paths: tuple[Path, ...], metadata_json: str | None, as_json: bool) -> None:
+def enqueue(ctx: Ctx, paths: tuple[Path, ...], urls: tuple[str, ...], metadata_json: str | None,
+            as_json: bool) -> None:
     """Copy images into the media store, record them as pending, and queue them.
 
     PATHS are files or directories (every image file below a directory).
+    Files whose content is already in Darkroom are skipped and reported, so
+    an interrupted import can simply be run again. URLs are recorded at once
+    and fetched by the worker.
 
     \b
     Example:
       darkroom enqueue photos/*.jpg
       darkroom enqueue uploads/ --metadata '{"album": "summer"}'
+      darkroom enqueue --url https://example.com/cat.jpg --url https://example.com/dog.png
     """
-    if not paths:
-        raise click.UsageError("give at least one file or directory")
-    metadata = None
-    if metadata_json:
-        try:
-            metadata = json.loads(metadata_json)
-        except json.JSONDecodeError as exc:
-            raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--metadata") from None
+    if not paths and not urls:
+        raise click.UsageError("give at least one file, directory or --url")
+    metadata = _parse_metadata(metadata_json)
+    for url in urls:
+        if not url.lower().startswith(("http://", "https://")):
+            raise click.BadParameter(f"{url!r}: expected an http:// or https:// URL", param_hint="--url")
     files: list[Path] = []
     for p in paths:
         files.extend(iter_image_files(p) if p.is_dir() else [p])
     app = ctx.app
     app.migrate()
-    media_dir = ctx.settings.paths.media_dir
-    ids: list[str] = []
-    with click.progressbar(files, label="enqueueing", file=sys.stderr,
-                           show_pos=True, hidden=len(files) < 10) as bar:
-        for f in bar:
-            ids.append(submit_file(app.engine, app.tasks, media_dir, f, metadata).image_id)
+    with click.progressbar(length=len(files), label="enqueueing", file=sys.stderr, show_pos=True,
+                           show_eta=True, hidden=len(files) < 10) as bar:
+        report = import_files(app.engine, app.tasks, ctx.settings.paths.media_dir, files, metadata,
+                              on_file=lambda _p: bar.update(1))
+    url_ids: list[tuple[str, str]] = []
+    if urls:
+        from worker.api import Darkroom
+
+        api = Darkroom(app)
+        url_ids = [(url, api.submit(url, metadata=metadata)) for url in urls]
+    _print(report, url_ids, as_json)
+    if report.failed:
+        raise SystemExit(1)
+
+
+def _parse_metadata(text: str | None) -> dict[str, Any] | None:
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--metadata") from None
+    if not isinstance(value, dict):
+        raise click.BadParameter("expected a JSON object, e.g. '{\"album\": \"summer\"}'", param_hint="--metadata")
+    return value
+
+
+def _print(report: Any, url_ids: list[tuple[str, str]], as_json: bool) -> None:
+    ids = [i for _, i in report.created] + [i for _, i in url_ids]
     if as_json:
-        click.echo(json.dumps({"enqueued": ids}))
-    else:
-        for f, i in zip(files, ids):
-            click.echo(f"{i}  {f}")
-        click.echo(f"enqueued {len(ids)} image(s)", err=True)
+        click.echo(json.dumps({
+            "enqueued": ids,
+            "created": [{"path": str(f), "id": i} for f, i in report.created]
+            + [{"url": url, "id": i} for url, i in url_ids],
+            "duplicates": [{"path": str(d.path), "duplicate_of": d.duplicate_of} for d in report.duplicates],
+            "failed": [{"path": str(p), "error": e} for p, e in report.failed],
+        }))
+        return
+    for f, i in report.created:
+        click.echo(f"{i}  {f}")
+    for url, i in url_ids:
+        click.echo(f"{i}  {url}")
+    for d in report.duplicates:
+        click.echo(f"duplicate  {d.path}  (same content as {d.duplicate_of})")
+    for p, e in report.failed:
+        click.echo(f"failed  {p}: {e}", err=True)
+    click.echo(f"enqueued {len(ids)} image(s), skipped {len(report.duplicates)} duplicate(s)"
+               + (f", {len(report.failed)} failed" if report.failed else ""), err=True)

@@ -1,0 +1,14 @@
+"""Darkroom's public Python API, for other programs.
+
+>>> from darkroom_api import Darkroom
+>>> dr = Darkroom.from_config("config.toml")
+>>> image_id = dr.submit("photo.jpg", metadata={"album": "summer"})
+>>> dr.wait(image_id, timeout=30).status
+'completed'
+
+See docs/api.md.
+"""
+
+from worker.api import Darkroom, ImageExists, ImageNotFound, ImageStatus, Variant
+
+__all__ = ["Darkroom", "ImageExists", "ImageNotFound", "ImageStatus", "Variant"]

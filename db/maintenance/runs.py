@@ -1,0 +1,206 @@
+"""Run records and duty leases: at most one run of a duty at a time.
+
+Every maintenance duty runs through :func:`run_duty`. It takes the duty's row
+in ``leases`` by compare-and-set (an ``UPDATE ... WHERE owner IS NULL OR
+expires_at < now``, or the first ``INSERT``), so with several workers - even
+on several hosts sharing PostgreSQL - only one runs it; the others return a
+``skipped`` result and record nothing. The run is written to
+``maintenance_runs`` (name, start, end, outcome, figures, error, host) and
+the lease is released with ``last_run_at`` set, which is what :func:`due`
+reads to run a duty missed during downtime exactly once at start.
+
+Outcomes: ``ok``; ``warning`` (the duty returned ``{"warnings": [...]}``);
+``failed`` (it raised; the error is stored and re-raised); ``skipped`` (not
+recorded: another worker held the lease, or the duty already ran within
+``min_interval_s``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from db.engine import READONLY, write_session
+from db.maintenance.errors import DutyFailed
+from db.models import Lease, MaintenanceRun
+
+log = logging.getLogger(__name__)
+
+Figures = dict[str, Any]
+DEFAULT_LEASE_S = 3_600.0
+
+
+@dataclass(frozen=True)
+class RunResult:
+    name: str
+    outcome: str  # ok | warning | failed | skipped
+    figures: Figures = field(default_factory=dict)
+    run_id: int | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    error: str | None = None
+
+
+def make_owner() -> str:
+    """A lease owner id unique to this process and call: host:pid:random."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def acquire(engine: Engine, name: str, owner: str, lease_s: float, now: float | None = None) -> bool:
+    """Take lease ``name`` for ``lease_s`` seconds; False when someone else holds it.
+
+    >>> acquire(engine, "backup", make_owner(), 600)
+    True
+    """
+    now = time.time() if now is None else now
+    with write_session(engine) as s:
+        took = s.execute(
+            update(Lease)
+            .where(Lease.name == name)
+            .where((Lease.owner.is_(None)) | (Lease.expires_at.is_(None))
+                   | (Lease.expires_at < now) | (Lease.owner == owner))
+            .values(owner=owner, expires_at=now + lease_s)
+        ).rowcount
+    if took:
+        return True
+    try:
+        # First run ever (no row yet). Its own transaction: on PostgreSQL a
+        # failed INSERT poisons the transaction it runs in.
+        with write_session(engine) as s:
+            s.execute(insert(Lease).values(name=name, owner=owner, expires_at=now + lease_s))
+    except IntegrityError:
+        return False  # the row exists and is held, or another process just inserted it
+    return True
+
+
+def release(engine: Engine, name: str, owner: str, ran_at: float | None) -> None:
+    """Give lease ``name`` back; ``ran_at`` becomes its ``last_run_at`` when given."""
+    values: dict[str, Any] = {"owner": None, "expires_at": None}
+    if ran_at is not None:
+        values["last_run_at"] = ran_at
+    with write_session(engine) as s:
+        s.execute(update(Lease).where(Lease.name == name, Lease.owner == owner).values(**values))
+
+
+def _reads(engine: Engine) -> Engine:
+    # Deferred transactions on SQLite: reading run records never takes the write lock.
+    return engine.execution_options(**{READONLY: True})
+
+
+def last_run_at(engine: Engine, name: str) -> float | None:
+    with _reads(engine).connect() as conn:
+        return conn.execute(select(Lease.last_run_at).where(Lease.name == name)).scalar_one_or_none()
+
+
+def due(engine: Engine, name: str, period_s: float, now: float | None = None) -> bool:
+    """True when duty ``name`` has never run or last ran ``period_s`` or more ago.
+
+    A worker calls this at start for each duty and runs the due ones once:
+    a week of downtime gives one backup, not one per missed night.
+
+    >>> due(engine, "backup", 86_400)
+    True
+    """
+    now = time.time() if now is None else now
+    last = last_run_at(engine, name)
+    return last is None or now - last >= period_s
+
+
+def run_duty(engine: Engine, name: str, fn: Callable[[], Mapping[str, Any] | None],
+             lease_s: float = DEFAULT_LEASE_S, *, min_interval_s: float = 0.0,
+             owner: str | None = None) -> RunResult:
+    """Run ``fn`` as duty ``name`` under its lease and record the run.
+
+    ``fn`` returns the figures to record (JSON-serialisable). ``min_interval_s``
+    lets several schedulers that all fired the same crontab agree that one
+    run per period is enough. Errors are recorded and re-raised.
+
+    >>> run_duty(engine, "optimize", lambda: {"analyzed": True}, lease_s=600).outcome
+    'ok'
+    """
+    owner = owner or make_owner()
+    if not acquire(engine, name, owner, lease_s):
+        log.info("maintenance %s skipped: another worker holds its lease", name)
+        return RunResult(name, "skipped", {"reason": "lease held by another worker"})
+    started = time.time()
+    ran_at: float | None = None
+    try:
+        last = last_run_at(engine, name)
+        if min_interval_s > 0 and last is not None and started - last < min_interval_s:
+            log.info("maintenance %s skipped: already ran %.0f s ago", name, started - last)
+            return RunResult(name, "skipped", {"reason": "already ran this period"})
+        ran_at = started
+        run_id = _record_start(engine, name, started)
+        figures: Figures = {}
+        try:
+            figures = dict(fn() or {})
+        except Exception as exc:
+            if isinstance(exc, DutyFailed):
+                figures = exc.figures
+            finished = time.time()
+            _record_end(engine, run_id, finished, "failed", figures, f"{type(exc).__name__}: {exc}")
+            log.error("maintenance %s failed: %s", name, exc)
+            raise
+        outcome = "warning" if figures.get("warnings") else "ok"
+        finished = time.time()
+        _record_end(engine, run_id, finished, outcome, figures, None)
+        log.info("maintenance %s %s in %.2f s: %s", name, outcome, finished - started, figures)
+        return RunResult(name, outcome, figures, run_id, started, finished)
+    finally:
+        release(engine, name, owner, ran_at)
+
+
+def _record_start(engine: Engine, name: str, started: float) -> int:
+    with write_session(engine) as s:
+        run = MaintenanceRun(name=name, started_at=started, outcome="running", host=socket.gethostname())
+        s.add(run)
+        s.flush()
+        return run.id
+
+
+def _record_end(engine: Engine, run_id: int, finished: float, outcome: str, figures: Figures,
+                error: str | None) -> None:
+    with write_session(engine) as s:
+        s.execute(update(MaintenanceRun).where(MaintenanceRun.id == run_id).values(
+            finished_at=finished, outcome=outcome, error=error,
+            figures=json.dumps(figures, default=str, sort_keys=True)))
+
+
+def last_runs(engine: Engine) -> list[dict[str, Any]]:
+    """The latest recorded run of each duty, for ``darkroom status``.
+
+    >>> [r["name"] for r in last_runs(engine)]
+    ['backup', 'checkpoint', 'optimize']
+    """
+    runs = MaintenanceRun.__table__
+    latest = select(runs.c.name, func.max(runs.c.id).label("id")).group_by(runs.c.name).subquery()
+    query = (select(runs, Lease.owner, Lease.expires_at)
+             .join(latest, runs.c.id == latest.c.id)
+             .outerjoin(Lease, Lease.name == runs.c.name)
+             .order_by(runs.c.name))
+    now = time.time()
+    out: list[dict[str, Any]] = []
+    with _reads(engine).connect() as conn:
+        for row in conn.execute(query).mappings():
+            held = row["owner"] is not None and (row["expires_at"] or 0) > now
+            out.append({
+                "name": row["name"],
+                "started_at": row["started_at"],
+                "finished_at": row["finished_at"],
+                "outcome": row["outcome"],
+                "figures": json.loads(row["figures"]) if row["figures"] else {},
+                "error": row["error"],
+                "host": row["host"],
+                "running_now": held,
+            })
+    return out

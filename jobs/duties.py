@@ -1,0 +1,240 @@
+"""The maintenance duties as huey periodic tasks, with their settings.
+
+Each duty (sweep, optimize, checkpoint, backup, check) is a plain function
+:func:`run` dispatches to, always through :func:`db.maintenance.runs.run_duty`
+(one run at a time across workers, every run recorded). :func:`register`
+adds one periodic task per duty, each with its crontab from the
+``[maintenance]`` section; :func:`catch_up` runs at worker start and enqueues
+each duty whose last run is older than its longest crontab gap, so a duty
+missed during downtime runs once, not once per missed period.
+
+Several consumers with periodic tasks on all fire the same crontab; the
+lease stops overlapping runs and ``min_interval_s`` (half the crontab's
+shortest gap) stops a second run of the same period.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from huey import Huey, crontab
+from sqlalchemy import Engine
+
+from db.maintenance import runs
+from db.maintenance.backup import backup, backup_to
+from db.maintenance.check import check
+from db.maintenance.checkpoint import checkpoint
+from db.maintenance.optimize import optimize
+from db.maintenance.ttl import TtlRule, check_rules, sweep
+from jobs.maintenance import DeleteEmbeddings, image_file_remover, sweep_orphans
+
+log = logging.getLogger(__name__)
+
+DUTIES = ("sweep", "optimize", "checkpoint", "backup", "check")
+DAY_S = 86_400.0
+
+
+def default_ttl() -> tuple[TtlRule, ...]:
+    return (
+        TtlRule(table="maintenance_runs", column="started_at", max_age_s=90 * DAY_S, name="old run records"),
+        TtlRule(table="workers", column="heartbeat_at", max_age_s=7 * DAY_S, name="dead workers"),
+    )
+
+
+@dataclass(frozen=True)
+class MaintenanceSettings:
+    """The ``[maintenance]`` section of ``config.toml`` (see the commented defaults there)."""
+
+    enabled: bool = True  # periodic tasks in `darkroom worker`
+    sweep_cron: str = "17 * * * *"
+    optimize_cron: str = "7 * * * *"
+    checkpoint_cron: str = "*/5 * * * *"
+    backup_cron: str = "30 3 * * *"
+    check_cron: str = "45 4 * * *"
+    ttl: tuple[TtlRule, ...] = field(default_factory=default_ttl)
+    batch_size: int = 500
+    batch_pause_s: float = 0.02
+    orphans_every_s: float = 6 * 3_600.0
+    orphan_grace_s: float = 3_600.0
+    tmp_max_age_s: float = 3_600.0
+    analyze_every_s: float = DAY_S
+    free_pages_threshold: int = 1_000
+    vacuum_chunk_pages: int = 256
+    wal_threshold_mib: float = 32.0
+    wal_truncate_factor: float = 4.0
+    checkpoint_busy_ms: int = 2_000
+    backup_dir: Path = Path("data/backups")
+    backup_keep: int = 7
+    lease_s: float = 3_600.0
+
+    def check(self) -> None:
+        for duty in DUTIES:
+            key = f"{duty}_cron"
+            try:
+                parse_cron(getattr(self, key))
+            except ValueError as exc:
+                raise ValueError(f"{key}: expected a 5-field crontab such as '*/5 * * * *' ({exc})") from None
+        positive = ("batch_size", "orphans_every_s", "analyze_every_s", "vacuum_chunk_pages",
+                    "wal_threshold_mib", "backup_keep", "lease_s")
+        for key in positive:
+            if getattr(self, key) <= 0:
+                raise ValueError(f"{key}: expected a number > 0")
+        if self.wal_truncate_factor < 1:
+            raise ValueError("wal_truncate_factor: expected a number >= 1")
+        for key in ("batch_pause_s", "orphan_grace_s", "tmp_max_age_s", "free_pages_threshold",
+                    "checkpoint_busy_ms"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"{key}: expected a number >= 0")
+
+
+_CRON_FIELD = re.compile(r"[0-9*/,\-]+\Z")
+
+
+def parse_cron(text: str) -> Callable[[datetime], bool]:
+    """``"*/5 * * * *"`` (minute hour day month weekday) -> huey's crontab test."""
+    parts = text.split()
+    if len(parts) != 5 or not all(_CRON_FIELD.match(p) for p in parts):
+        raise ValueError(f"{text!r} is not five fields of digits, '*', '/', ',' and '-'")
+    minute, hour, day, month, weekday = parts
+    return crontab(minute=minute, hour=hour, day=day, month=month, day_of_week=weekday, strict=True)
+
+
+@functools.lru_cache(maxsize=64)
+def cron_gaps(text: str, start: datetime | None = None, days: int = 8) -> tuple[float, float]:
+    """Shortest and longest gap in seconds between firings over ``days`` days."""
+    test = parse_cron(text)
+    t = (start or datetime(2024, 1, 1)).replace(second=0, microsecond=0)
+    fired = [i for i in range(days * 1_440) if test(t + timedelta(minutes=i))]
+    if len(fired) < 2:
+        if days < 62:  # monthly or rarer: look at two months
+            return cron_gaps(text, start, 62)
+        return float(days * DAY_S), float(days * DAY_S)
+    gaps = [(b - a) * 60.0 for a, b in zip(fired, fired[1:])]
+    return min(gaps), max(gaps)
+
+
+@dataclass(frozen=True)
+class DutyEnv:
+    """What the duties need besides the engine (all from the settings)."""
+
+    settings: MaintenanceSettings
+    media_dir: Path
+    queue_db: Path | None = None
+    delete_embeddings: DeleteEmbeddings | None = None
+    # Compacts the vector tables and prunes old versions; returns its figures.
+    optimize_vectors: Callable[[], dict[str, Any]] | None = None
+
+
+def validate(engine: Engine, cfg: MaintenanceSettings) -> None:
+    """At worker start: a bad TTL rule raises ``TtlRuleError`` naming it."""
+    check_rules(engine, cfg.ttl)
+
+
+def duty_body(name: str, engine: Engine, env: DutyEnv, *, full: bool = False,
+              to: Path | None = None) -> Callable[[], dict[str, Any]]:
+    """The plain function of duty ``name``; ``full`` forces ANALYZE / integrity_check / orphans."""
+    cfg = env.settings
+
+    def do_sweep() -> dict[str, Any]:
+        figures: dict[str, Any] = {"ttl": sweep(
+            engine, cfg.ttl, batch_size=cfg.batch_size, pause_s=cfg.batch_pause_s,
+            on_delete=image_file_remover(env.media_dir, env.delete_embeddings))}
+        if full or runs.due(engine, "sweep.orphans", cfg.orphans_every_s):
+            figures["orphans"] = sweep_orphans(engine, env.media_dir, grace_s=cfg.orphan_grace_s,
+                                               tmp_max_age_s=cfg.tmp_max_age_s)
+            _mark(engine, "sweep.orphans")
+        warnings = figures["ttl"].pop("warnings", []) + figures.get("orphans", {}).pop("warnings", [])
+        if warnings:
+            figures["warnings"] = warnings
+        return figures
+
+    def do_optimize() -> dict[str, Any]:
+        analyze = full or runs.due(engine, "optimize.analyze", cfg.analyze_every_s)
+        figures = optimize(engine, analyze=analyze, free_pages_threshold=cfg.free_pages_threshold,
+                           chunk_pages=cfg.vacuum_chunk_pages)
+        if analyze:
+            _mark(engine, "optimize.analyze")
+        if env.optimize_vectors is not None:
+            figures["vectors"] = env.optimize_vectors()
+        return figures
+
+    def do_checkpoint() -> dict[str, Any]:
+        return checkpoint(engine, env.queue_db, threshold_bytes=int(cfg.wal_threshold_mib * 2**20),
+                          truncate_factor=cfg.wal_truncate_factor, busy_ms=cfg.checkpoint_busy_ms,
+                          force="TRUNCATE" if full else None)
+
+    def do_backup() -> dict[str, Any]:
+        if to is not None:
+            return backup_to(engine, to)
+        return backup(engine, cfg.backup_dir, keep=cfg.backup_keep)
+
+    def do_check() -> dict[str, Any]:
+        return check(engine, full=full)
+
+    bodies = {"sweep": do_sweep, "optimize": do_optimize, "checkpoint": do_checkpoint,
+              "backup": do_backup, "check": do_check}
+    return bodies[name]
+
+
+def _mark(engine: Engine, name: str) -> None:
+    """Stamp a sub-duty's ``last_run_at`` (ANALYZE, orphan walk) without a run record."""
+    owner = runs.make_owner()
+    if runs.acquire(engine, name, owner, lease_s=60):
+        runs.release(engine, name, owner, ran_at=time.time())
+
+
+def run(name: str, engine: Engine, env: DutyEnv, *, full: bool = False, to: Path | None = None,
+        min_interval_s: float = 0.0) -> runs.RunResult:
+    """Run duty ``name`` now, under its lease, recorded.
+
+    >>> run("backup", engine, env).figures["path"]
+    'data/backups/app-20250101T033000123456Z.db'
+    """
+    if name not in DUTIES:
+        raise ValueError(f"unknown maintenance duty {name!r}: expected one of {', '.join(DUTIES)}")
+    return runs.run_duty(engine, name, duty_body(name, engine, env, full=full, to=to),
+                         lease_s=env.settings.lease_s, min_interval_s=min_interval_s)
+
+
+def register(huey: Huey, env: DutyEnv, engine_of: Callable[[], Engine]) -> dict[str, Any]:
+    """Add one periodic task per duty to ``huey``; returns them by duty name.
+
+    ``engine_of`` gives the calling process's engine (``context.current().engine``).
+    """
+    tasks: dict[str, Any] = {}
+    if not env.settings.enabled:
+        return tasks
+    for name in DUTIES:
+        tasks[name] = _periodic(huey, name, getattr(env.settings, f"{name}_cron"), env, engine_of)
+    return tasks
+
+
+def _periodic(huey: Huey, name: str, cron: str, env: DutyEnv, engine_of: Callable[[], Engine]) -> Any:
+    @huey.periodic_task(parse_cron(cron), name=f"maintenance.{name}")
+    def duty() -> None:
+        # Half the shortest gap: a second consumer firing the same minute skips,
+        # the next scheduled run does not.
+        run(name, engine_of(), env, min_interval_s=cron_gaps(cron)[0] / 2)
+
+    return duty
+
+
+def catch_up(engine: Engine, env: DutyEnv, tasks: dict[str, Any]) -> list[str]:
+    """At worker start: enqueue, once, each duty whose scheduled run was missed."""
+    missed = []
+    for name, task in tasks.items():
+        _, longest = cron_gaps(getattr(env.settings, f"{name}_cron"))
+        if runs.due(engine, name, longest):
+            task()  # enqueue now; the lease and min_interval keep it to one run
+            missed.append(name)
+    if missed:
+        log.info("maintenance duties missed while down, running once now: %s", ", ".join(missed))
+    return missed

@@ -1,0 +1,264 @@
+"""``http``: any OpenAI-compatible ``POST {base_url}/embeddings`` endpoint, via httpx.
+
+Images travel as ``data:image/jpeg;base64,...`` URLs of a copy at most
+``image_max_side_px`` wide (multimodal models); with ``input_kind = "text"``
+the input's caption/metadata text is sent instead (text-only models).
+
+Retries (inside one :meth:`HttpEmbedder.embed` call) on timeouts, connection
+errors and 408/409/429/5xx, with exponential backoff that honours
+``Retry-After``; a wait longer than ``max_backoff_s`` is not slept but raised
+as :class:`EmbedderUnavailable` so the caller can back off without blocking a
+worker. 400 is :class:`InputRejected`; 401/402/403/404 and other 4xx are
+:class:`EmbedderRejected`, never retried.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import io
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .base import EmbedderRejected, EmbedderUnavailable, EmbedInput, InputRejected, check_vectors, normalise_rows
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
+
+
+@dataclass(frozen=True)
+class HttpEmbedderSettings:
+    """Settings of the ``http`` embedder (``[embeddings.http]`` in config.toml)."""
+
+    base_url: str = "http://127.0.0.1:8080/v1"
+    model: str = "clip-vit-b-32"
+    dimensions: int = 512
+    send_dimensions: bool = False  # send "dimensions" in the request (models that can shorten)
+    api_key_env: str = ""  # name of the environment variable holding the API key
+    input_kind: str = "image"  # image | text
+    batch_size: int = 16
+    image_max_side_px: int = 512
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 60.0
+    max_retries: int = 3
+    backoff_s: float = 0.5  # first retry delay; doubles each attempt
+    max_backoff_s: float = 30.0  # longer waits are raised, not slept
+
+    def check(self) -> None:
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ValueError("base_url: expected an http:// or https:// URL")
+        if self.dimensions < 1:
+            raise ValueError("dimensions: expected an integer >= 1")
+        if self.input_kind not in ("image", "text"):
+            raise ValueError("input_kind: expected 'image' or 'text'")
+        if self.batch_size < 1:
+            raise ValueError("batch_size: expected an integer >= 1")
+        if self.max_retries < 0:
+            raise ValueError("max_retries: expected an integer >= 0")
+        for name in ("connect_timeout_s", "read_timeout_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}: expected a number > 0")
+
+
+class HttpEmbedder:
+    """Embed through an OpenAI-compatible ``/embeddings`` endpoint.
+
+    >>> emb = HttpEmbedder(HttpEmbedderSettings(base_url="http://127.0.0.1:8080/v1",
+    ...                                         model="clip", dimensions=512))
+    >>> emb.model
+    'http:clip@512'
+    >>> emb.embed([EmbedInput(Path("cat.jpg"))]).shape          # doctest: +SKIP
+    (1, 512)
+    """
+
+    def __init__(
+        self,
+        settings: HttpEmbedderSettings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        settings.check()
+        self.settings = settings
+        self._sleep = sleep
+        headers = {"Accept": "application/json"}
+        if settings.api_key_env:
+            key = (os.environ if env is None else env).get(settings.api_key_env)
+            if not key:
+                raise EmbedderRejected(f"environment variable {settings.api_key_env} (api_key_env) is not set")
+            headers["Authorization"] = f"Bearer {key}"
+        self._client = httpx.Client(
+            base_url=settings.base_url.rstrip("/"),
+            headers=headers,
+            timeout=httpx.Timeout(settings.read_timeout_s, connect=settings.connect_timeout_s),
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    @property
+    def model(self) -> str:
+        return model_name(self.settings)
+
+    @property
+    def dim(self) -> int:
+        return self.settings.dimensions
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> HttpEmbedder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def embed(self, images: Sequence[EmbedInput]) -> np.ndarray:
+        out = np.empty((len(images), self.dim), dtype=np.float32)
+        step = self.settings.batch_size
+        for start in range(0, len(images), step):
+            chunk = images[start:start + step]
+            payloads = []
+            for i, item in enumerate(chunk):
+                try:
+                    payloads.append(self._payload(item))
+                except InputRejected as exc:
+                    raise InputRejected(str(exc), index=start + i) from exc
+            try:
+                out[start:start + len(chunk)] = self._post(payloads)
+            except InputRejected as exc:
+                index = None if exc.index is None else start + exc.index
+                raise InputRejected(str(exc), index=index) from exc
+        return check_vectors(out, len(images), self.dim)
+
+    # --- request building ---------------------------------------------------
+
+    def _payload(self, item: EmbedInput) -> str:
+        if self.settings.input_kind == "text":
+            if not item.text:
+                raise InputRejected(f"{item.path.name}: no caption or metadata text to embed")
+            return item.text
+        return image_data_url(item.path, self.settings.image_max_side_px)
+
+    def _post(self, inputs: list[str]) -> np.ndarray:
+        body: dict[str, Any] = {"model": self.settings.model, "input": inputs, "encoding_format": "float"}
+        if self.settings.send_dimensions:
+            body["dimensions"] = self.settings.dimensions
+        attempt = 0
+        while True:
+            try:
+                response = self._client.post("/embeddings", json=body)
+            except httpx.TimeoutException as exc:
+                failure: EmbedderUnavailable = EmbedderUnavailable(f"embedder timed out: {exc!r}")
+            except httpx.TransportError as exc:
+                failure = EmbedderUnavailable(f"embedder unreachable: {exc!r}")
+            else:
+                if response.status_code == 200:
+                    return self._parse(response, len(inputs))
+                if response.status_code not in RETRY_STATUSES:
+                    raise _rejection(response)
+                failure = EmbedderUnavailable(
+                    f"embedder answered {response.status_code}: {_snippet(response)}",
+                    retry_after_s=retry_after_s(response.headers.get("Retry-After")),
+                )
+            if attempt >= self.settings.max_retries:
+                raise failure
+            wait = self.settings.backoff_s * (2 ** attempt)
+            if failure.retry_after_s is not None:
+                wait = max(wait, failure.retry_after_s)
+            if wait > self.settings.max_backoff_s:
+                raise failure
+            attempt += 1
+            log.debug("embedder: %s; retry %d in %.2f s", failure, attempt, wait)
+            self._sleep(wait)
+
+    def _parse(self, response: httpx.Response, n: int) -> np.ndarray:
+        try:
+            doc = response.json()
+            rows = doc["data"]
+            ordered: list[Any] = [None] * n
+            for row in rows:
+                ordered[int(row["index"])] = row["embedding"]
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            raise EmbedderRejected(f"embedder answered with an unexpected body: {_snippet(response)}") from exc
+        missing = [i for i, v in enumerate(ordered) if v is None]
+        if missing or len(rows) != n:
+            raise EmbedderRejected(f"embedder returned {len(rows)} embeddings for {n} inputs")
+        try:
+            matrix = np.asarray(ordered, dtype=np.float64)
+        except (ValueError, TypeError) as exc:
+            raise EmbedderRejected("embedder returned ragged or non-numeric embeddings") from exc
+        if matrix.ndim != 2 or matrix.shape[1] != self.dim:
+            raise EmbedderRejected(
+                f"embedder returned vectors of dimension {matrix.shape[-1] if matrix.ndim else '?'}, "
+                f"configured dimensions = {self.dim}"
+            )
+        # Validate before normalising so a NaN is reported as the input's fault.
+        check_vectors(matrix, n, self.dim)
+        return normalise_rows(matrix)
+
+
+def model_name(settings: HttpEmbedderSettings) -> str:
+    """The endpoint's model and its dimension both change the vectors: both are in the name."""
+    return f"http:{settings.model}@{settings.dimensions}"
+
+
+def image_data_url(path: Path, max_side_px: int) -> str:
+    """A JPEG ``data:`` URL of ``path``, at most ``max_side_px`` on its longer side."""
+    try:
+        with Image.open(path) as im:
+            im.draft("RGB", (max_side_px, max_side_px))
+            im = ImageOps.exif_transpose(im)
+            im.thumbnail((max_side_px, max_side_px), Image.Resampling.LANCZOS)
+            buf = io.BytesIO()
+            im.convert("RGB").save(buf, "JPEG", quality=90)
+    except FileNotFoundError as exc:
+        raise InputRejected(f"{path}: file not found") from exc
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise InputRejected(f"{path.name}: not a readable image ({exc})") from exc
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def retry_after_s(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _rejection(response: httpx.Response) -> EmbedderRejected:
+    status = response.status_code
+    text = f"embedder refused the request ({status}): {_snippet(response)}"
+    if status == 400:
+        return InputRejected(text)
+    if status in (401, 403):
+        text += " - check the API key (api_key_env)"
+    elif status == 404:
+        text += " - check base_url and model"
+    return EmbedderRejected(text)
+
+
+def _snippet(response: httpx.Response, limit: int = 200) -> str:
+    try:
+        return response.text[:limit].strip() or response.reason_phrase
+    except (UnicodeDecodeError, httpx.ResponseNotRead):
+        return response.reason_phrase

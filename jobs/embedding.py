@@ -1,0 +1,226 @@
+"""The embedding step: give every completed image a vector, in batches, one writer at a time.
+
+:func:`run_step` is a plain function; ``jobs/tasks.py`` wraps it in a huey
+task (enqueued a moment after images complete) and a periodic task. One run:
+
+1. takes lease ``embedding`` (compare-and-set; a second run at the same time
+   returns ``skipped`` and writes nothing);
+2. repeatedly takes up to ``batch_size`` completed images lacking a vector
+   for the configured model, embeds them, and upserts the batch into LanceDB
+   in ONE write, then records ``embedding_model``/``embedded_at`` and any
+   near-duplicate (``duplicate_of``/``duplicate_score``) on the rows;
+3. when the model covers every image, drops other models' tables (a model
+   switch has finished: until then ``similar`` kept using the old vectors);
+4. optimizes the vector tables every ``optimize_interval_s``.
+
+Embedder down (timeouts, 429/5xx): images stay ``completed`` without a
+vector, the lease is held as an outage marker for an exponential backoff, and
+one WARNING is logged per outage (plus one INFO when it ends). An image the
+embedder refuses (unreadable, 400, NaN vector) is recorded as refused and
+skipped; a refused *configuration* (401/403/404, wrong dimension) backs off
+like an outage and logs one ERROR.
+
+>>> result = run_step(engine, store, LocalEmbedder(), EmbeddingSettings(), media_dir, "me")  # doctest: +SKIP
+>>> result.outcome, result.embedded
+('done', 64)
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import Engine
+
+from jobs import embedding_lease as lease
+from jobs import embedding_rows as rows
+from jobs import media
+from jobs.embedders import (
+    EmbedderError,
+    EmbedderRejected,
+    EmbedderUnavailable,
+    EmbedInput,
+    InputRejected,
+)
+from jobs.embedders.base import Embedder
+from jobs.embedding_settings import EmbeddingSettings
+from jobs.vectors import VectorStore, VectorStoreError
+
+log = logging.getLogger(__name__)
+
+LEASE_NAME = "embedding"
+
+
+@dataclass(frozen=True)
+class StepResult:
+    outcome: str  # done | skipped | backoff | outage | misconfigured | disabled
+    embedded: int = 0
+    refused: int = 0
+    duplicates: int = 0
+    remaining: int = 0
+    dropped_models: tuple[str, ...] = ()
+    optimized: bool = False
+
+
+def run_step(engine: Engine, store: VectorStore, embedder: Embedder, settings: EmbeddingSettings,
+             media_dir: Path, owner: str) -> StepResult:
+    """One run of the embedding step (see the module docstring)."""
+    if not settings.enabled:
+        return StepResult("disabled")
+    before = lease.acquire(engine, LEASE_NAME, owner, settings.lease_s)
+    if before is None:
+        current = lease.state(engine, LEASE_NAME)
+        return StepResult("backoff" if current and current.outages else "skipped")
+    model = embedder.model
+    embedded = refused = dups = 0
+    last_run = before.last_run_at
+    try:
+        for _ in range(settings.max_batches_per_run):
+            batch = rows.candidates(engine, model, settings.batch_size)
+            if not batch:
+                break
+            e, r, d = _embed_batch(engine, store, embedder, settings, media_dir, batch)
+            embedded, refused, dups = embedded + e, refused + r, dups + d
+            if not lease.renew(engine, LEASE_NAME, owner, settings.lease_s):
+                log.warning("embedding: lease lost mid-run; stopping")
+                return StepResult("skipped", embedded, refused, dups)
+    except (EmbedderUnavailable, EmbedderRejected, VectorStoreError) as exc:
+        return _outage(engine, owner, before, exc, settings, StepResult("", embedded, refused, dups))
+    except BaseException:
+        lease.release(engine, LEASE_NAME, owner)
+        raise
+    if before.outages:
+        log.info("embedding: embedder is back after %d failed run(s)", before.outages)
+    remaining = rows.lacking_count(engine, model)
+    dropped: tuple[str, ...] = ()
+    optimized = False
+    try:
+        if remaining == 0:
+            dropped = finish_switch(store, model)
+        if last_run is None or time.time() - last_run >= settings.optimize_interval_s or dropped:
+            store.optimize()
+            optimized, last_run = True, time.time()
+    finally:
+        lease.release(engine, LEASE_NAME, owner, last_run_at=last_run)
+    if embedded or refused:
+        log.info("embedding: %d embedded, %d refused, %d near-duplicates, %d waiting (model %s)",
+                 embedded, refused, dups, remaining, model,
+                 extra={"embedded": embedded, "refused": refused, "remaining": remaining, "model": model})
+    return StepResult("done", embedded, refused, dups, remaining, dropped, optimized)
+
+
+def _embed_batch(engine: Engine, store: VectorStore, embedder: Embedder, settings: EmbeddingSettings,
+                 media_dir: Path, batch: Sequence[rows.Candidate]) -> tuple[int, int, int]:
+    inputs = [EmbedInput(media.resolve_original(media_dir, c.original_path),
+                         text=rows.caption_text(c.filename, c.metadata)) for c in batch]
+    vectors, refusals = embed_isolating(embedder, inputs)
+    refused = {batch[i].id: reason for i, reason in refusals.items()}
+    ok = [i for i in range(len(batch)) if i not in refusals]
+    ids = [batch[i].id for i in ok]
+    matrix = np.stack([vectors[i] for i in ok]) if ok else np.empty((0, embedder.dim), np.float32)
+    store.upsert(embedder.model, ids, matrix)  # ONE write for the whole batch
+    done = near_duplicates(store, embedder.model, ids, matrix, settings.duplicate_threshold)
+    lost = rows.record_embedded(engine, embedder.model, done)
+    if lost:  # deleted (or reprocessed) while we embedded: do not keep orphan vectors
+        store.delete(lost, model=embedder.model)
+    if refused:
+        for image_id, reason in refused.items():
+            log.warning("embedding: image %s refused: %s", image_id, reason, extra={"image_id": image_id})
+        rows.record_refused(engine, embedder.model, refused)
+    return len(done) - len(lost), len(refused), sum(1 for d in done if d.duplicate_of)
+
+
+def embed_isolating(embedder: Embedder, inputs: Sequence[EmbedInput]) -> tuple[dict[int, np.ndarray], dict[int, str]]:
+    """Embed ``inputs``; an input the embedder refuses is set aside, the rest still embedded.
+
+    Returns (vectors by position, refusal reasons by position). Outages and
+    configuration refusals propagate: they are not the input's fault.
+    """
+    vectors: dict[int, np.ndarray] = {}
+    refusals: dict[int, str] = {}
+    pending = [list(range(len(inputs)))]
+    while pending:
+        group = pending.pop()
+        if not group:
+            continue
+        try:
+            out = embedder.embed([inputs[i] for i in group])
+        except InputRejected as exc:
+            if exc.index is not None and 0 <= exc.index < len(group):
+                refusals[group[exc.index]] = str(exc)
+                pending.append(group[:exc.index] + group[exc.index + 1:])
+            elif len(group) == 1:
+                refusals[group[0]] = str(exc)
+            else:  # the server refused the batch without saying which: halve it
+                half = len(group) // 2
+                pending += [group[:half], group[half:]]
+            continue
+        for i, vec in zip(group, out):
+            vectors[i] = vec
+    return vectors, refusals
+
+
+def near_duplicates(store: VectorStore, model: str, ids: Sequence[str], matrix: np.ndarray,
+                    threshold: float) -> list[rows.Embedded]:
+    """For each new vector, its nearest earlier image when at least ``threshold`` similar.
+
+    "Earlier" keeps the relation one-way: within a batch an image can only be
+    the duplicate of one that comes before it (batches are in completion order).
+    """
+    position = {image_id: i for i, image_id in enumerate(ids)}
+    out = []
+    for i, (image_id, vec) in enumerate(zip(ids, matrix)):
+        best: tuple[str, float] | None = None
+        for hit in store.search(model, vec, limit=5, exclude=image_id):
+            if hit.similarity < threshold:
+                break
+            if position.get(hit.image_id, -1) > i:
+                continue  # a later image of this batch: it will point at us instead
+            best = (hit.image_id, round(hit.similarity, 6))
+            break
+        out.append(rows.Embedded(image_id, *(best or (None, None))))
+    return out
+
+
+def finish_switch(store: VectorStore, model: str) -> tuple[str, ...]:
+    """``model`` covers every image: drop the tables of other models."""
+    old = tuple(m for m in store.models() if m != model)
+    for m in old:
+        store.drop(m)
+        log.info("embedding: model %s now covers every image; dropped vectors of %s", model, m)
+    return old
+
+
+def _outage(engine: Engine, owner: str, before: lease.LeaseState, exc: Exception,
+            settings: EmbeddingSettings, partial: StepResult) -> StepResult:
+    misconfigured = isinstance(exc, EmbedderRejected)
+    kind = "misconfigured" if misconfigured else "outage"
+    n = before.outages + 1
+    wait = min(settings.backoff_s * 2 ** (n - 1), settings.max_backoff_s)
+    hint = getattr(exc, "retry_after_s", None)
+    if hint:
+        wait = max(wait, min(hint, settings.max_backoff_s))
+    if before.outages == 0 or before.outage_kind != kind:  # log once per outage, not per run or image
+        if misconfigured:
+            log.error("embedding: the embedder refused our requests (%s); images wait, retrying in %.0f s",
+                      exc, wait)
+        else:
+            log.warning("embedding: embedder unavailable (%s); images stay completed and wait, "
+                        "retrying in %.0f s with backoff", exc, wait)
+    else:
+        log.debug("embedding: still failing (%d runs): %s", n, exc)
+    lease.hold_for_outage(engine, LEASE_NAME, owner, n, kind, time.time() + wait)
+    return StepResult(kind, partial.embedded, partial.refused, partial.duplicates)
+
+
+def optimize_vectors(store_dir: Path) -> dict[str, dict[str, int]]:
+    """Compact and prune every vector table (for the maintenance ``optimize`` duty)."""
+    return VectorStore(store_dir).optimize() if Path(store_dir).exists() else {}
+
+
+__all__ = ["EmbeddingSettings", "StepResult", "run_step", "embed_isolating", "near_duplicates",
+           "finish_switch", "optimize_vectors", "EmbedderError"]

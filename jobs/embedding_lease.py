@@ -1,0 +1,101 @@
+"""The embedding step's lease: a row in ``leases`` taken by compare-and-set.
+
+Only the holder of lease ``embedding`` writes LanceDB (one writer: concurrent
+upserts of the same id would create duplicate rows). An outage is kept in the
+same row: the step *keeps* the lease until the backoff ends, with owner
+``outage:<n>:<kind>``, so every process backs off together and the count of
+consecutive failures (for the exponential backoff and for logging once per
+outage) survives across processes.
+
+(The maintenance duties take their leases the same way; the two can share one
+implementation once both are on main.)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from db.engine import read_sessions, write_session
+from db.models import Lease
+
+OUTAGE_PREFIX = "outage:"
+
+
+@dataclass(frozen=True)
+class LeaseState:
+    owner: str | None
+    expires_at: float | None
+    last_run_at: float | None
+
+    @property
+    def outages(self) -> int:
+        """Consecutive failed runs recorded in the owner (0 when healthy)."""
+        if self.owner and self.owner.startswith(OUTAGE_PREFIX):
+            return int(self.owner.split(":")[1])
+        return 0
+
+    @property
+    def outage_kind(self) -> str | None:
+        if self.owner and self.owner.startswith(OUTAGE_PREFIX):
+            return self.owner.split(":", 2)[2]
+        return None
+
+
+def state(engine: Engine, name: str) -> LeaseState | None:
+    with read_sessions(engine)() as s:
+        row = s.execute(select(Lease.owner, Lease.expires_at, Lease.last_run_at)
+                        .where(Lease.name == name)).first()
+    return None if row is None else LeaseState(row[0], row[1], row[2])
+
+
+def acquire(engine: Engine, name: str, owner: str, lease_s: float) -> LeaseState | None:
+    """Take lease ``name``; returns the state it had before (for its outage count), or None if held.
+
+    Compare-and-set on the observed ``owner``/``expires_at``: of two processes
+    that saw the same free row, exactly one update matches.
+    """
+    now = time.time()
+    before = state(engine, name)
+    if before is None:
+        try:
+            with write_session(engine) as s:
+                s.execute(insert(Lease).values(name=name, owner=owner, expires_at=now + lease_s))
+            return LeaseState(None, None, None)
+        except IntegrityError:  # someone inserted it first: fall through to the update
+            before = state(engine, name)
+            if before is None:
+                return None
+    free = before.owner is None or before.expires_at is None or before.expires_at < now
+    if not free:
+        return None
+    cond = [Lease.name == name]
+    cond.append(Lease.owner.is_(None) if before.owner is None else Lease.owner == before.owner)
+    cond.append(Lease.expires_at.is_(None) if before.expires_at is None else Lease.expires_at == before.expires_at)
+    with write_session(engine) as s:
+        took = s.execute(update(Lease).where(*cond).values(owner=owner, expires_at=now + lease_s)).rowcount
+    return before if took == 1 else None
+
+
+def renew(engine: Engine, name: str, owner: str, lease_s: float) -> bool:
+    with write_session(engine) as s:
+        return s.execute(update(Lease).where(Lease.name == name, Lease.owner == owner)
+                         .values(expires_at=time.time() + lease_s)).rowcount == 1
+
+
+def release(engine: Engine, name: str, owner: str, last_run_at: float | None = None) -> None:
+    values: dict[str, float | None] = {"owner": None, "expires_at": None}  # type: ignore[dict-item]
+    if last_run_at is not None:
+        values["last_run_at"] = last_run_at
+    with write_session(engine) as s:
+        s.execute(update(Lease).where(Lease.name == name, Lease.owner == owner).values(**values))
+
+
+def hold_for_outage(engine: Engine, name: str, owner: str, outages: int, kind: str, until: float) -> None:
+    """Keep the lease until ``until`` as an outage marker (nobody runs before then)."""
+    with write_session(engine) as s:
+        s.execute(update(Lease).where(Lease.name == name, Lease.owner == owner)
+                  .values(owner=f"{OUTAGE_PREFIX}{outages}:{kind}", expires_at=until))

@@ -1,0 +1,120 @@
+"""SQL of the embedding step: which images need a vector, and recording the outcome.
+
+An image is *covered* by a model when ``images.embedding_model`` names it:
+with ``embedded_at`` set it has a vector; with ``embedded_at`` NULL the
+embedder refused it for good and ``error`` says why (it is not retried until
+the model changes or the image is reprocessed).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, func, or_, select, update
+
+from db.engine import read_sessions, write_session
+from db.models import Image, Status
+
+EMBEDDING_ERROR_PREFIX = "embedding refused: "
+CAPTION_KEYS = ("caption", "alt", "title", "description", "tags")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    id: str
+    filename: str
+    original_path: str
+    metadata: str | None
+    created_at: int | None
+
+
+@dataclass(frozen=True)
+class Embedded:
+    id: str
+    duplicate_of: str | None
+    duplicate_score: float | None
+
+
+def _lacking(model: str) -> object:
+    return (Image.status == Status.COMPLETED.value) & or_(
+        Image.embedding_model.is_(None), Image.embedding_model != model)
+
+
+def candidates(engine: Engine, model: str, limit: int) -> list[Candidate]:
+    """Completed images without an embedding for ``model``, oldest completion first."""
+    with read_sessions(engine)() as s:
+        rows = s.execute(
+            select(Image.id, Image.filename, Image.original_path, Image.metadata_, Image.created_at)
+            .where(_lacking(model))
+            .order_by(Image.completed_at, Image.id)
+            .limit(limit)
+        ).all()
+    return [Candidate(*row) for row in rows]
+
+
+def lacking_count(engine: Engine, model: str) -> int:
+    with read_sessions(engine)() as s:
+        return int(s.scalar(select(func.count()).select_from(Image).where(_lacking(model))) or 0)
+
+
+def record_embedded(engine: Engine, model: str, done: Sequence[Embedded]) -> list[str]:
+    """Mark ``done`` embedded by ``model``; returns the ids whose row is gone or no longer completed."""
+    now = time.time()
+    lost = []
+    with write_session(engine) as s:
+        for e in done:
+            n = s.execute(
+                update(Image).where(Image.id == e.id, Image.status == Status.COMPLETED.value)
+                .values(embedding_model=model, embedded_at=now, duplicate_of=e.duplicate_of,
+                        duplicate_score=e.duplicate_score)
+            ).rowcount
+            if n != 1:
+                lost.append(e.id)
+    return lost
+
+
+def record_refused(engine: Engine, model: str, refused: dict[str, str]) -> None:
+    """Mark images the embedder refused for good (the reason goes to ``error``)."""
+    with write_session(engine) as s:
+        for image_id, reason in refused.items():
+            s.execute(
+                update(Image).where(Image.id == image_id, Image.status == Status.COMPLETED.value)
+                .values(embedding_model=model, embedded_at=None, duplicate_of=None, duplicate_score=None,
+                        error=(EMBEDDING_ERROR_PREFIX + reason)[:2000])
+            )
+
+
+def caption_text(filename: str, metadata: str | None) -> str:
+    """What a text-only model embeds: caption-like metadata, else the filename and every metadata value."""
+    try:
+        meta = json.loads(metadata) if metadata else {}
+    except json.JSONDecodeError:
+        meta = {"metadata": metadata}
+    if not isinstance(meta, dict):
+        meta = {"metadata": meta}
+    parts = [_flat(meta[k]) for k in CAPTION_KEYS if meta.get(k)]
+    if not parts:
+        parts = [filename.rsplit(".", 1)[0].replace("_", " ").replace("-", " ")]
+        parts += [f"{k}: {_flat(v)}" for k, v in meta.items() if v not in (None, "", [], {})]
+    return ". ".join(p for p in parts if p)[:4000]
+
+
+def _flat(value: object) -> str:
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def embedding_counts(engine: Engine, model: str) -> dict[str, int]:
+    """For ``status``: completed images embedded by ``model``, waiting, refused, near-duplicates."""
+    with read_sessions(engine)() as s:
+        base = select(func.count()).select_from(Image).where(Image.status == Status.COMPLETED.value)
+        embedded = s.scalar(base.where(Image.embedding_model == model, Image.embedded_at.is_not(None)))
+        refused = s.scalar(base.where(Image.embedding_model == model, Image.embedded_at.is_(None)))
+        waiting = s.scalar(base.where(or_(Image.embedding_model.is_(None), Image.embedding_model != model)))
+        dups = s.scalar(base.where(Image.duplicate_of.is_not(None)))
+    return {"embedded": int(embedded or 0), "waiting": int(waiting or 0),
+            "refused": int(refused or 0), "duplicates": int(dups or 0)}

@@ -1,0 +1,57 @@
+"""Per-process runtime of the embedding step for the huey tasks.
+
+Each worker process builds its own embedder and LanceDB connection on first
+use (they must not cross a fork) and reuses them afterwards. The trigger after
+an image completes is debounced per process: one scheduled run covers every
+image completed within ``delay_after_complete_s``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from jobs.context import JobContext
+from jobs.embedding_settings import EmbeddingSettings
+
+log = logging.getLogger(__name__)
+
+_runtime: dict[str, Any] = {}
+_lock = threading.Lock()
+_last_trigger = {"at": 0.0}
+
+
+def settings_of(ctx: JobContext) -> EmbeddingSettings | None:
+    cfg = ctx.extras.get("embedding")
+    return cfg if isinstance(cfg, EmbeddingSettings) and cfg.enabled else None
+
+
+def run(ctx: JobContext) -> Any:
+    """Run the embedding step with this process's embedder and store."""
+    from jobs.embedding import StepResult, run_step
+
+    cfg = settings_of(ctx)
+    if cfg is None:
+        return StepResult("disabled")
+    with _lock:
+        if _runtime.get("pid") != os.getpid() or _runtime.get("cfg") != cfg:
+            _runtime.update(pid=os.getpid(), cfg=cfg, store=cfg.store(), embedder=cfg.make_embedder())
+        store, embedder = _runtime["store"], _runtime["embedder"]
+    return run_step(ctx.engine, store, embedder, cfg, ctx.media_dir, ctx.owner)
+
+
+def trigger_after_complete(ctx: JobContext, schedule: Callable[[float], None]) -> None:
+    """Schedule a run shortly after an image completed, at most once per delay window."""
+    cfg = settings_of(ctx)
+    if cfg is None:
+        return
+    now = time.monotonic()
+    with _lock:
+        if now - _last_trigger["at"] < cfg.delay_after_complete_s:
+            return
+        _last_trigger["at"] = now
+    schedule(cfg.delay_after_complete_s)

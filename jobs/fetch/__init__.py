@@ -1,0 +1,21 @@
+"""Safe URL fetching with httpx. Pure: imports nothing of the project outside
+this package.
+
+>>> from jobs.fetch import FetchLimits, fetch
+>>> got = fetch("https://example.com/cat.jpg", "data/incoming", FetchLimits())  # doctest: +SKIP
+
+See ``docs/fetch.md`` for the rules (addresses, limits, errors).
+"""
+
+from jobs.fetch.addresses import AllowList, parse_allow, refusal_reason, system_resolver
+from jobs.fetch.errors import FetchError, FetchFailed, FetchRefused
+from jobs.fetch.fetcher import Fetched, fetch, new_client
+from jobs.fetch.limits import IMAGE_TYPES, FetchLimits
+from jobs.fetch.retry import backoff_delay, parse_retry_after, with_retries
+from jobs.fetch.signatures import extension_for, sniff
+
+__all__ = [
+    "IMAGE_TYPES", "AllowList", "FetchError", "FetchFailed", "FetchLimits", "FetchRefused",
+    "Fetched", "backoff_delay", "extension_for", "fetch", "new_client", "parse_allow",
+    "parse_retry_after", "refusal_reason", "sniff", "system_resolver", "with_retries",
+]

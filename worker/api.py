@@ -1,0 +1,279 @@
+"""The Python API: submit images to Darkroom from another Python program.
+
+>>> from worker.api import Darkroom
+>>> with Darkroom.from_config("config.toml") as dr:          # doctest: +SKIP
+...     image_id = dr.submit("uploads/cat.jpg", metadata={"user": 42})
+...     dr.wait(image_id, timeout=60).status
+'completed'
+
+``submit`` takes a file path, the bytes of an image, or an http(s) URL (the
+worker fetches it under ``[fetch]`` limits). It writes the row first and sends
+the queue message second: if the program dies in between, the row is
+``pending`` and the reconciler enqueues it, so nothing is lost. A busy
+database is retried with backoff. See docs/api.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import random
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from db import images
+from db.ids import uuid7
+from db.models import Status
+from jobs import media, remote
+from jobs.fetch import extension_for, sniff
+from worker.app import App, build
+from worker.settings import load
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+TERMINAL = frozenset({Status.COMPLETED.value, Status.FAILED.value})
+BUSY_ATTEMPTS = 6  # ~0.1 + 0.2 + ... + 3.2 s of waiting on top of the busy timeout
+
+
+class ImageExists(ValueError):
+    """A caller-chosen id is already taken by another image."""
+
+
+class ImageNotFound(LookupError):
+    """No image has this id."""
+
+
+@dataclass(frozen=True)
+class ImageStatus:
+    id: str
+    status: str  # pending | processing | completed | failed
+    error: str | None
+    attempts: int
+    filename: str
+    mime_type: str
+    width: int | None
+    height: int | None
+    source_url: str | None
+
+    @property
+    def done(self) -> bool:
+        return self.status in TERMINAL
+
+
+@dataclass(frozen=True)
+class Variant:
+    width: int
+    height: int | None
+    format: str
+    size: int
+    path: Path  # absolute
+
+
+class Darkroom:
+    """A handle on one Darkroom installation (its database, queue and media store)."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self._migrated = False
+
+    @classmethod
+    def from_config(cls, path: str | os.PathLike[str] | None = None, **overrides: Any) -> Darkroom:
+        """Open the installation described by ``config.toml`` (``overrides``: dotted keys).
+
+        >>> dr = Darkroom.from_config("/srv/darkroom/config.toml")   # doctest: +SKIP
+        """
+        return cls(build(load(path, overrides=overrides or None)))
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.app.close()
+
+    # --- submitting ---------------------------------------------------------
+
+    def submit(self, source: str | os.PathLike[str] | bytes, metadata: dict[str, Any] | None = None,
+               id: str | None = None, filename: str | None = None) -> str:
+        """Submit an image and return its id.
+
+        ``source``: a path, the image's bytes, or an ``http://``/``https://``
+        URL. ``id``: your own id (text, usable as a file name); one that exists
+        raises :class:`ImageExists`. ``metadata`` is stored as JSON.
+
+        >>> dr.submit(b"\\xff\\xd8...", metadata={"album": "summer"}, id="upload-123")  # doctest: +SKIP
+        'upload-123'
+        """
+        self._ensure_schema()
+        image_id = id if id is not None else uuid7()
+        try:
+            media.original_relpath(image_id, ".jpg")
+        except ValueError:
+            raise ValueError(f"id {image_id!r} is not usable: use 1-128 letters, digits, '-', '_' or '.'") from None
+        if id is not None and images.get(self.app.engine, image_id) is not None:
+            raise ImageExists(f"an image with id {image_id!r} already exists")
+        if isinstance(source, str) and source.lower().startswith(("http://", "https://")):
+            self._insert(image_id, {"filename": filename or remote.filename_from_url(source),
+                                        "original_path": remote.NOT_FETCHED, "mime_type": "application/octet-stream",
+                                        "size": 0, "source_url": source, "metadata": metadata})
+        elif isinstance(source, (bytes, bytearray, memoryview)):
+            data = bytes(source)
+            ext = extension_for(sniff(data[:64]) or "")
+            self._store_and_insert(image_id, filename or f"{image_id}{ext}", ext, metadata,
+                                   lambda out: out.write(data))
+        else:
+            path = Path(source)
+            if not path.is_file():
+                raise FileNotFoundError(f"no such file: {path}")
+
+            def copy(out: Any) -> None:
+                with open(path, "rb") as inp:
+                    for chunk in iter(lambda: inp.read(1024 * 1024), b""):
+                        out.write(chunk)
+
+            self._store_and_insert(image_id, filename or path.name, path.suffix, metadata, copy)
+        self._enqueue(image_id)
+        return image_id
+
+    def _store_and_insert(self, image_id: str, filename: str, ext: str, metadata: dict[str, Any] | None,
+                          write: Callable[[Any], None]) -> None:
+        """Write the original under a temporary name, insert the row, then rename it into place.
+
+        The row goes in with ``enqueued_at`` set, so the reconciler leaves it
+        alone for ``jobs.requeue_after_s`` while the rename and the enqueue
+        happen; the temporary name means an id that turns out to be taken
+        never overwrites that image's original.
+        """
+        media_dir = self.app.settings.paths.media_dir
+        rel = media.original_relpath(image_id, ext)
+        dest = media_dir / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=media.TMP_PREFIX, dir=dest.parent)
+        tmp = Path(tmp_name)
+        try:
+            hasher = _HashingWriter(os.fdopen(fd, "wb"))
+            with hasher:
+                write(hasher)
+            mime = sniff(_head(tmp)) or "application/octet-stream"
+            self._insert(image_id, {"filename": filename, "original_path": rel, "mime_type": mime,
+                                        "size": hasher.size, "hash": hasher.hexdigest(), "metadata": metadata})
+            os.replace(tmp, dest)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def _insert(self, image_id: str, row: dict[str, Any]) -> None:
+        try:
+            retry_busy(lambda: images.insert_image(self.app.engine, image_id=image_id, owns_original=True,
+                                                   enqueued=True, **row))
+        except IntegrityError:
+            raise ImageExists(f"an image with id {image_id!r} already exists") from None
+
+    def _enqueue(self, image_id: str) -> None:
+        try:
+            self.app.tasks.enqueue_images([image_id])
+        except Exception:  # the row is the truth: the reconciler will enqueue it
+            log.warning("image %s: recorded but not enqueued; the reconciler will pick it up",
+                        image_id, exc_info=True)
+
+    def _ensure_schema(self) -> None:
+        if not self._migrated:
+            retry_busy(self.app.migrate)
+            self._migrated = True
+
+    # --- reading ------------------------------------------------------------
+
+    def status(self, id: str) -> ImageStatus:
+        """The image's current status; raises :class:`ImageNotFound`.
+
+        >>> dr.status(image_id).status   # doctest: +SKIP
+        'processing'
+        """
+        row = retry_busy(lambda: images.get(self.app.engine, id))
+        if row is None:
+            raise ImageNotFound(f"no image with id {id!r}")
+        return ImageStatus(id=row.id, status=row.status or Status.PENDING.value, error=row.error,
+                           attempts=row.attempts or 0, filename=row.filename, mime_type=row.mime_type,
+                           width=row.width, height=row.height, source_url=row.source_url)
+
+    def variants(self, id: str) -> list[Variant]:
+        """The image's variants (empty until it is completed), by format then width."""
+        media_dir = self.app.settings.paths.media_dir
+        rows = retry_busy(lambda: images.variants_of(self.app.engine, id))
+        return [Variant(width=v.width, height=v.height, format=v.format, size=v.size,
+                        path=media.resolve_original(media_dir, v.path)) for v in rows]
+
+    def wait(self, id: str, timeout: float = 60.0, poll_s: float = 0.2) -> ImageStatus:
+        """Wait until the image is completed or failed; raises ``TimeoutError`` after ``timeout`` s.
+
+        >>> dr.wait(image_id, timeout=30).status   # doctest: +SKIP
+        'completed'
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            st = self.status(id)
+            if st.done:
+                return st
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"image {id!r} is still {st.status} after {timeout} s")
+            time.sleep(min(poll_s, left))
+
+
+def retry_busy(call: Callable[[], T], attempts: int = BUSY_ATTEMPTS, base_s: float = 0.1,
+               sleep: Callable[[float], None] = time.sleep) -> T:
+    """Run ``call``, retrying "database is locked"-style errors with backoff and jitter."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except OperationalError as exc:
+            if attempt == attempts or not _is_busy(exc):
+                raise
+            delay = base_s * 2 ** (attempt - 1) * (1 + random.random() / 4)
+            log.info("database busy (%s); retry %d/%d in %.2fs", exc.orig, attempt, attempts - 1, delay)
+            sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _is_busy(exc: OperationalError) -> bool:
+    text = str(exc.orig).lower()
+    return any(word in text for word in ("locked", "busy", "could not obtain lock", "deadlock",
+                                         "could not serialize", "connection"))
+
+
+def _head(path: Path) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(64)
+
+
+class _HashingWriter:
+    """A binary file wrapper that counts and hashes what is written."""
+
+    def __init__(self, fh: Any) -> None:
+        self.fh, self.size, self._h = fh, 0, hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self._h.update(data)
+        self.size += len(data)
+        return self.fh.write(data)
+
+    def hexdigest(self) -> str:
+        return self._h.hexdigest()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.fh.close()
