@@ -176,12 +176,18 @@ def fail(engine: Engine, image_id: str, error: str, owner: str | None = None) ->
 
 
 def release(engine: Engine, image_id: str, owner: str, error: str | None = None,
-            retry_at: float | None = None) -> bool:
-    """Give a held image back to ``pending`` (a retry, or shutdown)."""
+            retry_at: float | None = None, refund_attempt: bool = False) -> bool:
+    """Give a held image back to ``pending`` (a retry, or shutdown).
+
+    ``refund_attempt``: the claim did no work (e.g. the large lane was busy), so it
+    does not count towards ``max_attempts``.
+    """
     now = time.time()
     values: dict[str, Any] = dict(status=Status.PENDING.value, lease_owner=None,
                                   lease_expires_at=None, updated_at=now,
                                   enqueued_at=retry_at or now)
+    if refund_attempt:
+        values["attempts"] = Image.attempts - 1
     if error is not None:
         values["error"] = error[:ERROR_MAX_CHARS]
     with write_session(engine) as s:

@@ -19,6 +19,7 @@ from sqlalchemy import Engine, select
 
 from db.engine import read_sessions
 from db.models import Image
+from jobs.imaging import Limits
 from jobs.intake import submit_file
 from jobs.tasks import TaskSet
 
@@ -54,7 +55,8 @@ def image_with_hash(engine: Engine, digest: str) -> str | None:
 
 def import_files(engine: Engine, tasks: TaskSet, media_dir: Path, files: Iterable[Path],
                  metadata: dict[str, Any] | None = None,
-                 on_file: Callable[[Path], None] | None = None) -> ImportReport:
+                 on_file: Callable[[Path], None] | None = None,
+                 lane_by: tuple[Limits, int] | None = None) -> ImportReport:
     """Import ``files``, skipping exact duplicates; ``on_file`` is called after each one.
 
     >>> report = import_files(app.engine, app.tasks, media_dir, iter_image_files(Path("photos")))  # doctest: +SKIP
@@ -71,7 +73,7 @@ def import_files(engine: Engine, tasks: TaskSet, media_dir: Path, files: Iterabl
                 report.duplicates.append(Duplicate(path, existing))
                 log.info("skipped %s: same content as image %s", path, existing)
             else:
-                submitted = submit_file(engine, tasks, media_dir, path, metadata)
+                submitted = submit_file(engine, tasks, media_dir, path, metadata, lane_by=lane_by)
                 seen[digest] = submitted.image_id
                 report.created.append((path, submitted.image_id))
         except OSError as exc:

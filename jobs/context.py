@@ -30,8 +30,12 @@ class JobContext:
     lease_s: float = 300.0
     max_attempts: int = 5
     retry_delay_s: float = 2.0
-    # Set by jobs.queue: enqueue process_image(image_id) after `delay` seconds.
-    schedule: Callable[[str, float], None] | None = None
+    # Set by jobs.queue: enqueue process_image(image_id) after `delay` seconds (optional priority).
+    schedule: Callable[..., None] | None = None
+    # Large lane (jobs/lanes.py): images over large_pixels run at most large_slots at a time.
+    large_pixels: int = 40_000_000
+    large_slots: int = 1
+    lanes_dir: Path | None = None
     fetch_limits: FetchLimits = field(default_factory=FetchLimits)  # rows with a source_url
     extras: dict[str, Any] = field(default_factory=dict)
     _engine: Engine | None = field(default=None, repr=False)
@@ -46,6 +50,12 @@ class JobContext:
             self._engine = self.engine_factory()
             self._engine_pid = pid
         return self._engine
+
+    def close(self) -> None:
+        """Close this process's engine (PostgreSQL connections warn if left to GC)."""
+        if self._engine is not None and self._engine_pid == os.getpid():
+            self._engine.dispose()
+        self._engine = None
 
     @property
     def owner(self) -> str:

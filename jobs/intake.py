@@ -18,7 +18,8 @@ from sqlalchemy import Engine
 
 from db import images
 from db.ids import uuid7
-from jobs import media
+from jobs import lanes, media
+from jobs.imaging import Limits
 from jobs.tasks import TaskSet
 
 IMAGE_SUFFIXES = frozenset({
@@ -62,14 +63,19 @@ def store_original(media_dir: Path, image_id: str, src: Path) -> tuple[str, str,
 
 
 def submit_file(engine: Engine, tasks: TaskSet, media_dir: Path, src: Path,
-                metadata: dict[str, Any] | None = None, image_id: str | None = None) -> Submitted:
-    """Store, record and enqueue one file; returns the new image's id."""
+                metadata: dict[str, Any] | None = None, image_id: str | None = None,
+                lane_by: tuple[Limits, int] | None = None) -> Submitted:
+    """Store, record and enqueue one file; returns the new image's id.
+
+    ``lane_by=(limits, large_pixels)`` reads the header to put big images in the large lane.
+    """
     image_id = image_id or uuid7()
     rel, digest, size = store_original(media_dir, image_id, src)
     mime = mimetypes.guess_type(src.name)[0] or "application/octet-stream"
+    lane = lanes.lane_of(media_dir / rel, *lane_by) if lane_by else None
     images.insert_image(engine, image_id=image_id, filename=src.name, original_path=rel,
                         mime_type=mime, size=size, hash=digest, metadata=metadata,
-                        owns_original=True)
-    tasks.enqueue_images([image_id])
+                        owns_original=True, lane=lane)
+    tasks.enqueue_images([image_id], lane=lane)
     images.mark_enqueued(engine, [image_id])
     return Submitted(image_id, src.name, digest, size)

@@ -11,12 +11,14 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy.exc import OperationalError
 
 from db import images
-from jobs import imaging, media, remote
+from jobs import imaging, lanes, media, remote
 from jobs.context import JobContext
 from jobs.errors import DarkroomError, MissingOriginal, PermanentError, RetryableError
 
@@ -49,7 +51,9 @@ def process_image(ctx: JobContext, image_id: str) -> str:
         _log_done(image_id, "failed", t0, {}, error, logging.WARNING)
         return "failed"
     try:
-        with LeaseKeeper(ctx, image_id, owner):
+        with LeaseKeeper(ctx, image_id, owner), _lane_slot(ctx, claimed) as admitted:
+            if not admitted:
+                return _defer_large(ctx, image_id, owner)
             facts, rows, timings = _render_and_store(ctx, claimed)
         t = time.perf_counter()
         facts["timings"] = json.dumps({**timings, "db": 0.0})
@@ -77,6 +81,29 @@ def process_image(ctx: JobContext, image_id: str) -> str:
         images.release(ctx.engine, image_id, owner)
         log.warning("image %s: interrupted; released back to pending", image_id)
         raise
+
+
+@contextmanager
+def _lane_slot(ctx: JobContext, claimed: images.Claimed) -> Iterator[bool]:
+    """Large images hold one of the few large-lane slots while they render (see jobs/lanes.py)."""
+    lane = claimed.lane
+    if lane is None and ctx.lanes_dir is not None:  # a row another program inserted: read the header
+        source = media.resolve_original(ctx.media_dir, claimed.original_path)
+        lane = lanes.lane_of(source, ctx.limits, ctx.large_pixels) if source.is_file() else lanes.DEFAULT
+    if lane != lanes.LARGE or ctx.lanes_dir is None:
+        yield True
+        return
+    with lanes.large_slot(ctx.lanes_dir, ctx.large_slots) as held:
+        yield held
+
+
+def _defer_large(ctx: JobContext, image_id: str, owner: str) -> str:
+    images.release(ctx.engine, image_id, owner, retry_at=time.time() + lanes.BUSY_RETRY_S, refund_attempt=True)
+    if ctx.schedule is not None:
+        ctx.schedule(image_id, lanes.BUSY_RETRY_S, lane=lanes.LARGE)
+    log.info("image %s: large lane busy; retry in %.0fs", image_id, lanes.BUSY_RETRY_S,
+             extra={"image_id": image_id, "outcome": "deferred"})
+    return "deferred"
 
 
 def _render_and_store(ctx: JobContext, claimed: images.Claimed) -> tuple[dict, list[images.VariantRow], dict[str, float]]:

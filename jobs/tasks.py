@@ -24,7 +24,10 @@ class TaskSet:
     process_image: Any
     embed_images: Any = None
 
-    def enqueue_images(self, ids: list[str], delay: float = 0.0, priority: int = PRIORITY_DEFAULT) -> None:
+    def enqueue_images(self, ids: list[str], delay: float = 0.0, priority: int = PRIORITY_DEFAULT,
+                       lane: str | None = None) -> None:
+        if lane == "large":
+            priority = PRIORITY_LARGE
         for image_id in ids:
             if delay > 0:
                 self.process_image.schedule(args=(image_id,), delay=delay, priority=priority)

@@ -3,6 +3,13 @@
 ``make_config(**sections)`` writes a config.toml in a fresh directory (data
 under it, exactly like a user copying config.toml into an empty directory)
 and returns its path. ``app`` builds and migrates the App for it.
+
+Backends: ``make_config`` applies the test's ``backend`` (see
+``tests/backends.py``): SQLite + SQLite queue unless the test is decorated
+with :data:`all_backends`, which runs it on every combination (SQLite +
+SQLite queue, PostgreSQL + Redis, SQLite + Redis). On a server backend every
+config a test makes shares the test's own PostgreSQL schema and Redis queue
+name, so two installations made in one test are two hosts of one cluster.
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ from typing import Any
 
 import pytest
 
+from tests import backends
+from tests.backends import Backend, BackendSetup
 from worker.app import App, build
 from worker.settings import load
 
@@ -62,15 +71,41 @@ def merge(base: dict[str, dict[str, Any]], extra: dict[str, dict[str, Any]]) -> 
     return out
 
 
+def backend_params(*which: Backend) -> list[Any]:
+    """pytest params for ``which``; server backends carry the ``scaleout`` mark."""
+    return [pytest.param(b, id=b.id, marks=[pytest.mark.scaleout] if b.needs_servers else [])
+            for b in which]
+
+
+# Decorate a test (or module: ``pytestmark = all_backends``) to run it on
+# every backend combination.
+all_backends = pytest.mark.parametrize("backend", backend_params(*backends.ALL), indirect=True)
+# Only the server combinations (tests about scale-out itself).
+server_backends = pytest.mark.parametrize(
+    "backend", backend_params(backends.PG_REDIS, backends.SQLITE_REDIS), indirect=True)
+
+
 @pytest.fixture
-def make_config(tmp_path: Path) -> Callable[..., Path]:
+def backend(request: pytest.FixtureRequest) -> Iterator[BackendSetup]:
+    """The test's backend, provisioned and cleaned up; SQLite unless parametrized."""
+    chosen: Backend = getattr(request, "param", backends.SQLITE)
+    why = backends.unreachable(chosen)
+    if why:
+        pytest.skip(f"{chosen.id} backend: {why}; CI starts the servers (.ci/run)")
+    with backends.backend_setup(chosen) as setup:
+        yield setup
+
+
+@pytest.fixture
+def make_config(tmp_path: Path, backend: BackendSetup) -> Callable[..., Path]:
     """``make_config(queue={"workers": 2})`` -> path of a config.toml in its own dir."""
     counter = {"n": 0}
 
     def _make(**sections: dict[str, Any]) -> Path:
         counter["n"] += 1
         home = tmp_path / f"install{counter['n']}"
-        return write_config(home / "config.toml", merge(TEST_SECTIONS, sections))
+        return write_config(home / "config.toml",
+                            merge(merge(TEST_SECTIONS, backend.sections), sections))
 
     return _make
 

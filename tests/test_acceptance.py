@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import all_backends, run_cli
 from tests.imagefiles import photo
 
 pytestmark = pytest.mark.acceptance
@@ -35,6 +35,7 @@ def wait_for(predicate, timeout: float = 60, interval: float = 0.2):  # type: ig
     raise AssertionError(f"condition not met within {timeout}s")
 
 
+@all_backends
 def test_worker_daemon_processes_and_stops_cleanly_on_sigterm(make_config, tmp_path: Path) -> None:
     cfg = make_config(queue={"workers": 2})
     run_cli(cfg, "migrate")

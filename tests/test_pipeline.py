@@ -1,9 +1,12 @@
-"""Integration: enqueue real images, drain the real queue in-process, check rows and files."""
+"""Integration: enqueue real images, drain the real queue in-process, check rows and files.
+
+Every test here runs on each backend combination (SQLite, PostgreSQL + Redis,
+SQLite + Redis).
+"""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 from PIL import Image
@@ -11,11 +14,13 @@ from PIL import Image
 from db import images
 from db.models import Status
 from jobs.intake import submit_file
-from tests.conftest import run_cli
+from tests.conftest import all_backends, run_cli
 from tests.imagefiles import photo, rgba_png, truncated_jpeg
 from worker import consumer
 from worker.app import App, build
 from worker.settings import load
+
+pytestmark = all_backends
 
 
 def _drain(app: App) -> None:
@@ -53,6 +58,7 @@ def test_three_images_complete_with_valid_variants(make_config, tmp_path: Path) 
     leftovers = [p for p in app.settings.paths.media_dir.rglob(".tmp-*")]
     assert leftovers == []
 
+    app.close()
     report = json.loads(run_cli(cfg, "status", "--json").stdout)
     assert report["images"] == {"pending": 0, "processing": 0, "completed": 3, "failed": 0}
 
@@ -61,12 +67,19 @@ def test_row_inserted_with_plain_sql_is_processed(app: App, tmp_path: Path) -> N
     """Another program writes only the seed-004 required columns."""
     media_dir = app.settings.paths.media_dir
     original = photo(media_dir / "uploads" / "from-other-app.jpg", (300, 200))
-    db_path = app.settings.database.url[len("sqlite:///"):]
-    with sqlite3.connect(db_path) as conn:
-        conn.execute(
-            "INSERT INTO images (id, filename, original_path, mime_type, size) VALUES (?, ?, ?, ?, ?)",
+    # Plain SQL through the DB-API connection, not the ORM: what any other
+    # program (any language) would send to SQLite or PostgreSQL.
+    conn = app.engine.raw_connection()
+    try:
+        cur = conn.cursor()
+        ph = "?" if app.engine.dialect.name == "sqlite" else "%s"
+        cur.execute(
+            f"INSERT INTO images (id, filename, original_path, mime_type, size) VALUES ({', '.join([ph] * 5)})",
             ("other-app-1", "from-other-app.jpg", "uploads/from-other-app.jpg", "image/jpeg",
              original.stat().st_size))
+        conn.commit()
+    finally:
+        conn.close()
     row = images.get(app.engine, "other-app-1")
     assert row is not None and row.status == "pending" and row.attempts == 0
     app.tasks.enqueue_images(["other-app-1"])

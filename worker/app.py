@@ -34,6 +34,7 @@ class App:
     tasks: tasks.TaskSet
     duties: dict[str, Any] = field(default_factory=dict)  # maintenance periodic tasks by name
     _engine: Engine | None = field(default=None, repr=False)
+    _context: JobContext | None = field(default=None, repr=False)
 
     @property
     def engine(self) -> Engine:
@@ -55,7 +56,11 @@ class App:
             lease_s=s.jobs.lease_s,
             max_attempts=s.jobs.max_attempts,
             retry_delay_s=s.jobs.retry_delay_s,
-            schedule=lambda image_id, delay: self.tasks.enqueue_images([image_id], delay=delay),
+            schedule=lambda image_id, delay, lane=None: self.tasks.enqueue_images([image_id], delay=delay,
+                                                                                   lane=lane),
+            large_pixels=s.imaging.large_pixels,
+            large_slots=s.imaging.large_slots,
+            lanes_dir=s.paths.data_dir / "lanes",
             fetch_limits=fetch_limits_from(s),
             extras={"embedding": s.embeddings},
         )
@@ -63,6 +68,7 @@ class App:
     def install_context(self, owner_prefix: str | None = None) -> JobContext:
         ctx = self.job_context(owner_prefix)
         context.install(ctx)
+        self._context = ctx
         return ctx
 
     @property
@@ -70,6 +76,8 @@ class App:
         return duty_env(self.settings)
 
     def close(self) -> None:
+        if self._context is not None:
+            self._context.close()
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
@@ -89,7 +97,13 @@ def make_db_engine(settings: Settings) -> Engine:
 def recipe_from(settings: Settings) -> Recipe:
     v = settings.variants
     encoders = tuple(EncoderSpec(f, getattr(v, f).quality, getattr(v, f).effort) for f in v.formats)
-    return Recipe(widths=tuple(sorted(set(v.widths))), encoders=encoders)
+    return Recipe(widths=tuple(sorted(set(v.widths))), encoders=encoders,
+                  keep_gps=settings.imaging.keep_gps, animated_webp=settings.imaging.animated_webp)
+
+
+def lane_rule(settings: Settings) -> tuple[Limits, int]:
+    """What intake needs to put an image in its lane: the limits and the large-lane threshold."""
+    return limits_from(settings), settings.imaging.large_pixels
 
 
 def limits_from(settings: Settings) -> Limits:

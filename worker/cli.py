@@ -83,12 +83,12 @@ def register(*commands: Callable[..., Any]) -> None:
 
 
 def _register_all() -> None:
-    from worker.commands import (demo, enqueue, maintenance, migrate, reprocess, retry, run,
-                                 similar, status)
+    from worker.commands import (demo, enqueue, health, maintenance, migrate, reprocess, retry,
+                                 run, serve, similar, status)
 
     register(migrate.migrate, enqueue.enqueue, run.worker, status.status, demo.demo)
-    register(maintenance.maintenance, similar.similar)
-    register(retry.retry, reprocess.reprocess)
+    register(maintenance.maintenance, similar.similar, retry.retry, reprocess.reprocess)
+    register(health.health, serve.serve)
 
 
 _register_all()

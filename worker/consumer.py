@@ -29,6 +29,7 @@ from db import images, leases
 from db.maintenance.checkpoint import checkpoint_on_shutdown
 from jobs import duties
 from jobs.reconcile import reconcile
+from worker import ops
 from worker.app import App
 from worker.processes import DarkroomConsumer, die_with_parent
 
@@ -110,6 +111,7 @@ def run_daemon(app: App, workers: int | None = None) -> int:
     )
     duties.catch_up(app.engine, app.duty_env, app.duties)
     reconciler = Reconciler(app, owner)
+    services = ops.start(app, owner, workers or settings.queue.workers)  # heartbeat, metrics (#8)
     log.info("worker %s started: %d %s workers, queue %s", owner,
              workers or settings.queue.workers, settings.queue.worker_type, settings.queue.url)
     try:
@@ -125,6 +127,7 @@ def run_daemon(app: App, workers: int | None = None) -> int:
             log.info("released %d unfinished image(s) back to pending", released)
         reconciler.join(5)
         checkpoint_on_shutdown(app.engine, app.duty_env.queue_db)
+        services.stop()
         log.info("worker %s stopped", owner)
     return 0
 
@@ -151,6 +154,9 @@ def drain(app: App, workers: int = 1, progress: bool = False) -> int:
     app.install_context()
     reconcile_once(app)
     huey = app.huey
+    # Redis storage blocks up to a second in BZPOPMIN on an empty queue; a
+    # drain wants "empty" answered at once (the daemon keeps blocking reads).
+    huey.storage.blocking = False
     rounds = 0
     while True:
         rounds += 1

@@ -30,6 +30,10 @@ from sqlalchemy.engine import make_url
 
 from jobs.duties import MaintenanceSettings
 from jobs.embedding_settings import EmbeddingSettings
+from worker.health import HealthSettings
+from worker.heartbeat import HeartbeatSettings
+from worker.metrics import MetricsSettings
+from worker.web.server import ServeSettings
 
 ENV_PREFIX = "DARKROOM_"
 DEFAULT_CONFIG = "config.toml"
@@ -86,6 +90,10 @@ class QueueSettings:
     def check(self) -> None:
         if not (self.url.startswith("sqlite:///") or self.url.startswith(("redis://", "rediss://", "unix://"))):
             raise ValueError("url: expected sqlite:///path or redis://host:port/db")
+        # huey drops every other character from a Redis queue name, so
+        # "dark-room" and "darkroom" would silently be one queue.
+        if not self.name or not all(c.isascii() and (c.isalnum() or c == "_") for c in self.name):
+            raise ValueError("name: expected letters, digits and _ only (the Redis key prefix)")
         if self.workers < 1:
             raise ValueError("workers: expected an integer >= 1")
         if self.worker_type not in ("process", "thread"):
@@ -139,6 +147,22 @@ class LimitsSettings:
 
 
 @dataclass(frozen=True)
+class ImagingSettings:
+    """Metadata policy and the large lane (docs/imaging.md)."""
+
+    keep_gps: bool = False  # store the camera's GPS position on the row (private by default)
+    animated_webp: bool = False  # animated GIF/WebP -> animated WebP variants (else the first frame)
+    large_pixels: int = 40_000_000  # images over this many pixels go to the large lane
+    large_slots: int = 1  # large images processed at once per data directory
+
+    def check(self) -> None:
+        if self.large_pixels < 1:
+            raise ValueError("large_pixels: expected an integer >= 1")
+        if self.large_slots < 1:
+            raise ValueError("large_slots: expected an integer >= 1")
+
+
+@dataclass(frozen=True)
 class JobSettings:
     max_attempts: int = 5
     lease_s: float = 60.0  # a claim's lifetime; renewed every lease_s/3 while a job runs
@@ -180,10 +204,15 @@ class Settings:
     queue: QueueSettings = QueueSettings()
     variants: VariantSettings = VariantSettings()
     limits: LimitsSettings = LimitsSettings()
+    imaging: ImagingSettings = ImagingSettings()
     jobs: JobSettings = JobSettings()
     fetch: FetchSettings = FetchSettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
     embeddings: EmbeddingSettings = EmbeddingSettings()
+    heartbeat: HeartbeatSettings = HeartbeatSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    serve: ServeSettings = ServeSettings()
+    health: HealthSettings = HealthSettings()
     config_path: Path | None = field(default=None, compare=False)
 
     @property

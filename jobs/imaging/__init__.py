@@ -1,13 +1,24 @@
-"""Pure imaging: decode, orient, colour-manage, resize, encode.
+"""Pure imaging: admit, decode, orient, colour-manage, resize, encode, describe.
 
 Nothing here imports the queue or the database; tasks call these functions
 and translate :class:`ImageRejected` into the project's error hierarchy.
+
+>>> from jobs.imaging import Limits, Recipe, EncoderSpec, render  # doctest: +SKIP
+>>> r = render(path, Recipe((320, 640), (EncoderSpec("avif", 60, 8),)), Limits())  # doctest: +SKIP
+
+Modules: ``sniff`` (magic bytes), ``decode`` (admission + draft decode),
+``color`` (ICC -> sRGB, 8-bit), ``resize`` (cascade, orientation),
+``encode`` (WebP/AVIF with only an sRGB profile), ``metadata`` (capture
+time, GPS), ``placeholder`` (ThumbHash, dominant colour), ``pipeline``.
 """
 
-from jobs.imaging.pipeline import encode, plan_widths, probe, render
+from jobs.imaging.encode import encode
+from jobs.imaging.pipeline import LANES, classify_lane, probe, render
+from jobs.imaging.resize import plan_widths
+from jobs.imaging.sniff import sniff
 from jobs.imaging.types import EncoderSpec, ImageRejected, Limits, Recipe, Rendered, SourceInfo, Variant
 
 __all__ = [
-    "EncoderSpec", "ImageRejected", "Limits", "Recipe", "Rendered", "SourceInfo", "Variant",
-    "encode", "plan_widths", "probe", "render",
+    "LANES", "EncoderSpec", "ImageRejected", "Limits", "Recipe", "Rendered", "SourceInfo", "Variant",
+    "classify_lane", "encode", "plan_widths", "probe", "render", "sniff",
 ]

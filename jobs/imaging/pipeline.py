@@ -1,102 +1,125 @@
-"""Decode an original once and encode every variant. Pure: no project imports."""
+"""Decode an original once and encode every variant. Pure: no project imports.
+
+Stages (each timed into ``Rendered.timings``, seconds):
+``decode`` (admission checks + draft decode), ``color`` (ICC -> sRGB, 8-bit),
+``resize`` (cascade + orientation), ``encode_webp`` / ``encode_avif``,
+``placeholder`` (ThumbHash + dominant colour).
+"""
 
 from __future__ import annotations
 
-import io
+import logging
 import time
-import warnings
-from collections.abc import Sequence
 from pathlib import Path
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageSequence
 
-from jobs.imaging.types import EncoderSpec, ImageRejected, Limits, Recipe, Rendered, SourceInfo, Variant
+from jobs.imaging.color import has_alpha, to_srgb
+from jobs.imaging.decode import decode, open_checked
+from jobs.imaging.encode import encode, encode_animated_webp
+from jobs.imaging.metadata import read_metadata
+from jobs.imaging.placeholder import dominant_color, thumbhash
+from jobs.imaging.resize import cascade, plan_widths, variant_height
+from jobs.imaging.types import ImageRejected, Limits, Recipe, Rendered, SourceInfo, Variant
 
+log = logging.getLogger(__name__)
 
-def plan_widths(source_width: int, widths: Sequence[int]) -> list[int]:
-    """Target widths no larger than the source; never empty, never upscaled.
-
-    >>> plan_widths(1000, [320, 640, 1280])
-    [320, 640]
-    >>> plan_widths(200, [320, 640])
-    [200]
-    """
-    planned = sorted({w for w in widths if w <= source_width})
-    return planned or [source_width]
+LANES = ("default", "large")
+ANIMATED_FORMATS = ("GIF", "WEBP", "PNG")
 
 
 def probe(path: Path, limits: Limits) -> SourceInfo:
-    """Read the header only and apply admission limits."""
-    size = path.stat().st_size
-    if size > limits.max_bytes:
-        raise ImageRejected(f"file is {size} bytes, over the limit of {limits.max_bytes} bytes")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                return _info(im, limits)
-    except UnidentifiedImageError:
-        raise ImageRejected(f"not an image Darkroom can read ({_describe(path)})") from None
-    except Image.DecompressionBombError as exc:
-        raise ImageRejected(f"decompression bomb refused: {exc}") from None
+    """Read the header only and apply admission limits; raises :class:`ImageRejected`.
+
+    >>> probe(Path("panorama.jpg"), Limits(max_pixels=50_000_000))  # doctest: +SKIP
+    Traceback (most recent call last):
+    ImageRejected: image is 12000x6000 = 72,000,000 pixels, over the limit of 50,000,000 (limits.max_pixels)
+    """
+    with open_checked(path, limits) as (_, info):
+        return info
 
 
-def _info(im: Image.Image, limits: Limits) -> SourceInfo:
-    w, h = im.size
-    if w * h > limits.max_pixels:
-        raise ImageRejected(f"image is {w}x{h} = {w * h} pixels, over the limit of {limits.max_pixels}")
-    if max(w, h) > limits.max_side:
-        raise ImageRejected(f"image side {max(w, h)} px is over the limit of {limits.max_side} px")
-    frames = getattr(im, "n_frames", 1)
-    if frames > limits.max_frames:
-        raise ImageRejected(f"image has {frames} frames, over the limit of {limits.max_frames}")
-    orientation = im.getexif().get(0x0112, 1)
-    if orientation in (5, 6, 7, 8):
-        w, h = h, w
-    fmt = im.format or "unknown"
-    return SourceInfo(format=fmt, mime_type=Image.MIME.get(fmt, "application/octet-stream"), width=w, height=h, frames=frames)
+def classify_lane(info: SourceInfo, large_pixels: int) -> str:
+    """``"large"`` for images over ``large_pixels`` (they go to the low-concurrency lane), else ``"default"``.
 
-
-def _describe(path: Path) -> str:
-    head = path.read_bytes()[:16]
-    return f"first bytes {head!r}"
+    >>> classify_lane(SourceInfo("JPEG", "image/jpeg", 12000, 8000), 40_000_000)
+    'large'
+    """
+    return "large" if info.pixels > large_pixels else "default"
 
 
 def render(path: Path, recipe: Recipe, limits: Limits) -> Rendered:
-    """Decode ``path`` and encode one variant per planned width and format."""
+    """Decode ``path`` and encode one variant per planned width and format.
+
+    >>> recipe = Recipe(widths=(320, 640), encoders=(EncoderSpec("webp", 80, 4),))
+    >>> r = render(Path("photo.jpg"), recipe, Limits())  # doctest: +SKIP
+    >>> [(v.width, v.format) for v in r.variants]  # doctest: +SKIP
+    [(320, 'webp'), (640, 'webp')]
+    """
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    info = probe(path, limits)
+    with open_checked(path, limits) as (im, info):
+        taken_at, gps = read_metadata(im, recipe.keep_gps)
+        widths = plan_widths(info.width, recipe.widths)
+        animate = recipe.animated_webp and info.frames > 1 and info.format in ANIMATED_FORMATS
+        if animate:
+            return _render_animated(im, info, widths, recipe, taken_at, gps, t0)
+        icc = im.info.get("icc_profile")
+        frame = decode(im, info, widths[-1])
+        timings["decode"] = time.perf_counter() - t0
+        t = time.perf_counter()
+        frame = to_srgb(frame, icc)
+        timings["color"] = time.perf_counter() - t
+        t = time.perf_counter()
+        scaled = cascade(frame, info.orientation, widths, (info.width, info.height))
+        timings["resize"] = time.perf_counter() - t
+        variants: list[Variant] = []
+        for image in scaled:
+            for enc in recipe.encoders:
+                t = time.perf_counter()
+                data = encode(image, enc)
+                key = f"encode_{enc.format}"
+                timings[key] = timings.get(key, 0.0) + time.perf_counter() - t
+                variants.append(Variant(image.width, image.height, enc.format, data))
+        t = time.perf_counter()
+        placeholder, color = thumbhash(scaled[0]), dominant_color(scaled[0])
+        timings["placeholder"] = time.perf_counter() - t
+        return Rendered(source=info, variants=tuple(variants), orientation=info.orientation, taken_at=taken_at,
+                        gps=gps, placeholder=placeholder, dominant_color=color, timings=timings)
+
+
+def _render_animated(im: Image.Image, info: SourceInfo, widths: list[int], recipe: Recipe, taken_at: str | None,
+                     gps: dict[str, float] | None, t0: float) -> Rendered:
+    """Every frame, at every width: animated WebP; AVIF encoders get the first frame as a still."""
+    timings: dict[str, float] = {}
+    frames: list[Image.Image] = []
+    durations: list[int] = []
+    icc = im.info.get("icc_profile")
+    loop = int(im.info.get("loop", 0))
     try:
-        with Image.open(path) as im:
-            im.load()
-            im = ImageOps.exif_transpose(im)
-            im = im.convert("RGBA" if im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info else "RGB")
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageRejected(f"image data is broken or truncated: {exc}") from None
+        for frame in ImageSequence.Iterator(im):
+            durations.append(int(frame.info.get("duration", 100)) or 100)
+            frames.append(to_srgb(frame.convert("RGBA") if has_alpha(frame) else frame.convert("RGB"), icc))
+    except (OSError, ValueError, EOFError, SyntaxError) as exc:
+        raise ImageRejected(f"broken {info.format} animation: {exc}") from None
     timings["decode"] = time.perf_counter() - t0
     variants: list[Variant] = []
-    resize_s = 0.0
-    for width in plan_widths(im.width, recipe.widths):
+    for width in widths:
         t = time.perf_counter()
-        height = max(1, round(im.height * width / im.width))
-        scaled = im if width == im.width else im.resize((width, height), Image.Resampling.LANCZOS)
-        resize_s += time.perf_counter() - t
+        height = variant_height(width, info.width, info.height)
+        scaled = [f if f.size == (width, height) else f.resize((width, height), Image.Resampling.LANCZOS)
+                  for f in frames]
+        timings["resize"] = timings.get("resize", 0.0) + time.perf_counter() - t
         for enc in recipe.encoders:
             t = time.perf_counter()
-            variants.append(Variant(width, height, enc.format, encode(scaled, enc)))
-            key = f"encode_{enc.format}"
-            timings[key] = timings.get(key, 0.0) + time.perf_counter() - t
-    timings["resize"] = resize_s
-    return Rendered(source=info, variants=tuple(variants), timings=timings)
-
-
-def encode(im: Image.Image, enc: EncoderSpec) -> bytes:
-    buf = io.BytesIO()
-    if enc.format == "webp":
-        im.save(buf, "WEBP", quality=enc.quality, method=enc.effort)
-    elif enc.format == "avif":
-        im.save(buf, "AVIF", quality=enc.quality, speed=enc.effort, max_threads=1)
-    else:
-        raise ValueError(f"unknown output format {enc.format!r}")
-    return buf.getvalue()
+            if enc.format == "webp":
+                data = encode_animated_webp(scaled, durations, loop, enc)
+            else:
+                data = encode(scaled[0], enc)
+            timings[f"encode_{enc.format}"] = timings.get(f"encode_{enc.format}", 0.0) + time.perf_counter() - t
+            variants.append(Variant(width, height, enc.format, data, frames=len(scaled) if enc.format == "webp" else 1))
+    t = time.perf_counter()
+    placeholder, color = thumbhash(frames[0]), dominant_color(frames[0])
+    timings["placeholder"] = time.perf_counter() - t
+    return Rendered(source=info, variants=tuple(variants), orientation=info.orientation, taken_at=taken_at, gps=gps,
+                    placeholder=placeholder, dominant_color=color, timings=timings)

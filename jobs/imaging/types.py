@@ -38,6 +38,8 @@ class Recipe:
 
 @dataclass(frozen=True)
 class Limits:
+    """Admission limits, checked from the header before any pixel is decoded."""
+
     max_pixels: int = 100_000_000
     max_side: int = 30_000
     max_frames: int = 500
@@ -51,6 +53,13 @@ class SourceInfo:
     width: int  # as displayed (after EXIF orientation)
     height: int
     frames: int = 1
+    orientation: int = 1  # EXIF orientation 1-8 of the original (1 when absent)
+    mode: str = ""  # Pillow mode of the stored pixels, e.g. "RGB", "CMYK", "I;16"
+    bytes: int = 0  # size of the original file
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,7 @@ class Variant:
     height: int
     format: str  # "webp" | "avif"
     data: bytes
+    frames: int = 1  # > 1 for an animated WebP (Recipe.animated_webp)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import click
 
 from jobs.bulk import import_files
 from jobs.intake import iter_image_files
+from worker.app import lane_rule
 from worker.cli import Ctx, pass_ctx
 
 
@@ -48,7 +49,7 @@ def enqueue(ctx: Ctx, paths: tuple[Path, ...], urls: tuple[str, ...], metadata_j
     with click.progressbar(length=len(files), label="enqueueing", file=sys.stderr, show_pos=True,
                            show_eta=True, hidden=len(files) < 10) as bar:
         report = import_files(app.engine, app.tasks, ctx.settings.paths.media_dir, files, metadata,
-                              on_file=lambda _p: bar.update(1))
+                              lane_by=lane_rule(ctx.settings), on_file=lambda _p: bar.update(1))
     url_ids: list[tuple[str, str]] = []
     if urls:
         from worker.api import Darkroom

@@ -1,0 +1,118 @@
+"""Say what a file is from its first bytes, never from its name.
+
+The extension of an upload is a claim made by whoever sent it; the magic
+bytes are evidence. :func:`sniff` returns the Pillow format to open the file
+with, or raises :class:`ImageRejected` with a message naming what was
+actually received (an HTML page, a PDF, a video, plain text, ...).
+
+>>> sniff(b"\\x89PNG\\r\\n\\x1a\\n" + bytes(24))
+'PNG'
+"""
+
+from __future__ import annotations
+
+from jobs.imaging.types import ImageRejected
+
+HEAD_BYTES = 512  # enough for every signature below, including XML prologues before <svg
+
+# ISO-BMFF "ftyp" brands: still-image containers we decode, and the rest (video).
+_AVIF_BRANDS = {b"avif", b"avis"}
+_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"mif2"}
+
+ACCEPTED = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", "AVIF", "HEIF")
+
+
+def sniff(head: bytes) -> str:
+    """The Pillow format name for ``head`` (a file's first bytes), or raise ImageRejected."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "TIFF"
+    if head[:2] == b"BM" and len(head) >= 26:
+        return "BMP"
+    if head[4:8] == b"ftyp":
+        return _bmff(head)
+    raise ImageRejected(f"not an image Darkroom accepts: received {describe(head)}")
+
+
+def _bmff(head: bytes) -> str:
+    size = int.from_bytes(head[:4], "big")
+    brands = {head[8:12]} | {head[i:i + 4] for i in range(16, min(size, len(head)) - 3, 4)}
+    major = head[8:12].decode("latin-1").strip()
+    if head[8:12] in _AVIF_BRANDS or (brands & _AVIF_BRANDS and head[8:12] not in _HEIF_BRANDS):
+        return "AVIF"
+    if brands & _HEIF_BRANDS:
+        return "HEIF"
+    if head[8:12] in (b"qt  ",):
+        raise ImageRejected("not an image Darkroom accepts: received a QuickTime video (ftyp 'qt  ')")
+    raise ImageRejected(f"not an image Darkroom accepts: received a video or audio file (MP4/ISO media, brand {major!r})")
+
+
+# Known-but-refused kinds, checked in order; the label is shown to the user.
+_REFUSED: tuple[tuple[bytes, int, str], ...] = (
+    (b"%PDF-", 0, "a PDF document"),
+    (b"%!PS", 0, "a PostScript document"),
+    (b"\x1aE\xdf\xa3", 0, "a Matroska/WebM video"),
+    (b"OggS", 0, "an Ogg audio/video file"),
+    (b"ID3", 0, "an MP3 audio file"),
+    (b"fLaC", 0, "a FLAC audio file"),
+    (b"PK\x03\x04", 0, "a ZIP archive (or an Office document)"),
+    (b"\x1f\x8b", 0, "a gzip archive"),
+    (b"7z\xbc\xaf\x27\x1c", 0, "a 7-Zip archive"),
+    (b"Rar!", 0, "a RAR archive"),
+    (b"\x7fELF", 0, "an ELF executable"),
+    (b"MZ", 0, "a Windows executable"),
+    (b"\x00\x00\x01\x00", 0, "a Windows icon (ICO), which is not an accepted input"),
+    (b"8BPS", 0, "a Photoshop document (PSD), which is not an accepted input"),
+    (b"\x00\x00\x00\x0cjP  ", 0, "a JPEG 2000 image, which is not an accepted input"),
+    (b"\xff\x0a", 0, "a JPEG XL image, which is not an accepted input"),
+    (b"\x00\x00\x00\x0cJXL ", 0, "a JPEG XL image, which is not an accepted input"),
+)
+
+
+def describe(head: bytes) -> str:
+    """A human-readable name for what ``head`` looks like (for refusal messages).
+
+    >>> describe(b"<!DOCTYPE html><html>")
+    'an HTML page'
+    """
+    for magic, offset, label in _REFUSED:
+        if head[offset:offset + len(magic)] == magic:
+            return label
+    if head[:4] == b"RIFF":
+        kind = head[8:12].decode("latin-1", "replace")
+        return {"AVI ": "an AVI video", "WAVE": "a WAV audio file"}.get(kind, f"a RIFF {kind!r} file")
+    if not head:
+        return "an empty file"
+    text = _as_text(head)
+    if text is not None:
+        low = text.lstrip("\ufeff \t\r\n").lower()
+        if "<svg" in low[:HEAD_BYTES] and (low.startswith("<?xml") or low.startswith("<svg") or low.startswith("<!--")
+                                           or low.startswith("<!doctype svg")):
+            return "an SVG drawing (vector images are not accepted)"
+        if low.startswith(("<!doctype html", "<html", "<head", "<body")) or "<html" in low[:200]:
+            return "an HTML page"
+        if low.startswith("<?xml"):
+            return "an XML document"
+        if low.startswith(("{", "[")):
+            return "JSON or other text"
+        return f"plain text (starting {text[:24]!r})"
+    return f"unrecognised binary data (first bytes {head[:12].hex(' ')})"
+
+
+def _as_text(head: bytes) -> str | None:
+    """Decode as UTF-8 text if it looks like text (the last character may be cut)."""
+    try:
+        text = head.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:
+            return None
+        text = head[:exc.start].decode("utf-8-sig")
+    printable = sum(ch.isprintable() or ch in "\r\n\t" for ch in text)
+    return text if text and printable / len(text) > 0.95 else None

@@ -1,0 +1,127 @@
+"""Fixtures for the operating tests: a mixed batch, worker daemons, free ports."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jobs.intake import submit_file
+from tests.imagefiles import photo
+from worker import consumer
+from worker.app import App
+
+# Fast heartbeats so "dead within the timeout" is measured in seconds.
+FAST_HEARTBEAT = {"interval_s": 0.2, "timeout_s": 1.5, "prune_after_s": 60.0}
+NOT_AN_IMAGE = b"<script>alert('x')</script> this is not an image"
+
+
+@dataclass(frozen=True)
+class Batch:
+    completed: list[str]
+    failed: list[str]
+    pending: list[str]
+
+
+def submit(app: App, path: Path) -> str:
+    return submit_file(app.engine, app.tasks, app.settings.paths.media_dir, path).image_id
+
+
+def make_files(tmp: Path, good: int, bad: int) -> tuple[list[Path], list[Path]]:
+    goods = [photo(tmp / f"good{i}.jpg", (160 + 8 * i, 120)) for i in range(good)]
+    bads = []
+    for i in range(bad):
+        p = tmp / f"evil<b>{i}<img src=x onerror=alert({i})>.jpg"  # names are user data: the page must escape them
+        p.write_bytes(NOT_AN_IMAGE)
+        bads.append(p)
+    return goods, bads
+
+
+@pytest.fixture
+def mixed_batch(app: App, tmp_path: Path) -> Batch:
+    """3 completed, 2 failed with the same error, 1 failed with another, 2 pending."""
+    goods, bads = make_files(tmp_path / "in", 3, 2)
+    completed = [submit(app, p) for p in goods]
+    failed = [submit(app, p) for p in bads]
+    missing = photo(tmp_path / "in" / "gone.png", (50, 50))
+    failed.append(submit(app, missing))
+    (app.settings.paths.media_dir / _original_of(app, failed[-1])).unlink()
+    consumer.drain(app, 1)
+    # Inserted after the drain and never processed: still pending.
+    pending = [submit(app, photo(tmp_path / "in" / f"later{i}.jpg", (90, 90))) for i in range(2)]
+    return Batch(completed, failed, pending)
+
+
+def _original_of(app: App, image_id: str) -> str:
+    from db import images
+
+    row = images.get(app.engine, image_id)
+    assert row is not None
+    return row.original_path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30, interval: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+class WorkerProcess:
+    """``darkroom worker`` as a real subprocess, its output collected in a file."""
+
+    def __init__(self, config: Path, *args: str) -> None:
+        self.log_path = config.parent / f"worker-{time.monotonic_ns()}.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "worker", "--config", str(config), *args],
+            stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=config.parent)
+
+    @property
+    def output(self) -> str:
+        return self.log_path.read_text()
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self._log.close()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def start_worker() -> Iterator[Callable[..., WorkerProcess]]:
+    """``start_worker(config, "--log-level", "WARNING", "worker", ...)``; stopped at teardown."""
+    started: list[WorkerProcess] = []
+
+    def _start(config: Path, *args: str) -> WorkerProcess:
+        w = WorkerProcess(config, *args)
+        started.append(w)
+        return w
+
+    yield _start
+    for w in started:
+        w.stop(signal.SIGKILL)

@@ -1,0 +1,111 @@
+"""``darkroom status``: counts, failures grouped by error, workers, maintenance, sizes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from db import images
+from db.engine import write_session
+from db.models import MaintenanceRun
+from tests.conftest import run_cli
+from tests.ops.conftest import Batch
+from worker import heartbeat
+from worker.app import App
+from worker.report import STATUS_VERSION, gather, render_text
+
+
+def test_status_json_after_a_mixed_batch(app: App, mixed_batch: Batch, config_path: Path) -> None:
+    report = json.loads(run_cli(config_path, "status", "--json").stdout)
+
+    assert report["status_version"] == STATUS_VERSION
+    assert report["images"] == {"pending": 2, "processing": 0, "completed": 3, "failed": 3}
+    # Two files with the same bad bytes share one group; the missing original has its own.
+    groups = {g["error"]: g for g in report["failures"]}
+    assert sorted(g["count"] for g in report["failures"]) == [1, 2]
+    assert report["failures"][0]["count"] == 2  # largest group first
+    not_image = next(e for e in groups if e.startswith("not an image"))
+    assert sorted(groups[not_image]["example_ids"]) == sorted(mixed_batch.failed[:2])
+    missing = next(e for e in groups if "original file not found" in e)
+    assert groups[missing]["example_ids"] == [mixed_batch.failed[2]]
+    # The two later rows are pending: their age is measured, the queue holds them.
+    assert report["oldest_pending_age_s"] is not None and report["oldest_pending_age_s"] >= 0
+    assert report["queue"]["queued"] == 2
+    # All three completions happened within the last minute.
+    assert report["throughput"][0] == {"window_s": 60, "completed": 3, "per_minute": 3.0}
+    assert [t["completed"] for t in report["throughput"]] == [3, 3, 3]
+    db = report["storage"]["database"]
+    assert db["backend"] == "sqlite" and db["db_bytes"] > 0 and db["wal_bytes"] >= 0
+    assert Path(db["path"]) == app.settings.paths.data_dir / "app.db"
+    assert report["workers"] == {"timeout_s": 30.0, "live": [], "stale": 0}
+    assert report["vectors"]["rows"] == report["images"]["completed"]  # every completed image embedded
+
+    text = run_cli(config_path, "status").stdout
+    assert "completed 3  failed 3" in text and "pending 2" in text
+    assert "2 x not an image" in text
+
+
+def test_status_lists_live_workers_with_what_they_process_now(app: App, tmp_path: Path) -> None:
+    from tests.imagefiles import photo
+    from tests.ops.conftest import submit
+
+    wid = "hostA-123-abcdef"
+    heartbeat.register(app.engine, wid, concurrency=2)
+    heartbeat.register(app.engine, "hostB-9-zzzzzz", concurrency=1, now=time.time() - 3600)
+    busy = submit(app, photo(tmp_path / "busy.jpg", (80, 60)))
+    assert images.claim(app.engine, busy, f"{wid}/4242", lease_s=60) is not None
+    # A lease of another worker whose id merely starts the same must not be listed.
+    other = submit(app, photo(tmp_path / "other.jpg", (80, 60)))
+    assert images.claim(app.engine, other, f"{wid}0/1", lease_s=60) is not None
+
+    report = gather(app)
+
+    live = report["workers"]["live"]
+    assert [w["id"] for w in live] == [wid]
+    assert live[0]["concurrency"] == 2 and live[0]["pid"] == os.getpid()
+    assert [p["image_id"] for p in live[0]["processing"]] == [busy]
+    assert live[0]["processing"][0]["filename"] == "busy.jpg"
+    assert report["workers"]["stale"] == 1  # hostB stopped heartbeating an hour ago
+    assert f"processing {busy} (busy.jpg)" in render_text(report)
+
+
+def test_status_shows_the_last_run_of_each_duty(app: App) -> None:
+    now = time.time()
+    with write_session(app.engine) as s:
+        s.add_all([
+            MaintenanceRun(name="checkpoint", started_at=now - 600, finished_at=now - 599,
+                           outcome="ok", figures=json.dumps({"wal_bytes_before": 100})),
+            MaintenanceRun(name="checkpoint", started_at=now - 60, finished_at=now - 58.5,
+                           outcome="ok", figures=json.dumps({"wal_bytes_before": 4096})),
+            MaintenanceRun(name="backup", started_at=now - 30, finished_at=now - 29, outcome="failed",
+                           error="disk full"),
+        ])
+    report = gather(app)
+    by_name = {m["name"]: m for m in report["maintenance"]}
+    assert set(by_name) == {"checkpoint", "backup"}
+    assert by_name["checkpoint"]["figures"] == {"wal_bytes_before": 4096}
+    assert by_name["checkpoint"]["duration_s"] == 1.5 and by_name["checkpoint"]["ok"] is True
+    assert by_name["backup"]["ok"] is False and by_name["backup"]["error"] == "disk full"
+    text = render_text(report)
+    assert "wal_bytes_before=4096" in text and "error: disk full" in text
+
+
+def test_status_watch_refreshes_until_interrupted(config_path: Path) -> None:
+    run_cli(config_path, "migrate")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
+    proc = subprocess.Popen([sys.executable, "-m", "worker", "--config", str(config_path), "status",
+                             "--watch", "--json", "--interval", "0.2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None
+    first, second = proc.stdout.readline(), proc.stdout.readline()  # one JSON object per refresh
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err  # Ctrl-C ends the watch cleanly
+    reports = [json.loads(line) for line in (first, second, *out.splitlines()) if line.strip()]
+    assert len(reports) >= 2
+    assert reports[-1]["generated_at"] > reports[0]["generated_at"]

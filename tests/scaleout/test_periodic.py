@@ -1,0 +1,98 @@
+"""Periodic duties run once per period across hosts sharing one database.
+
+Every daemon runs the huey scheduler and a reconciler thread; the guard
+(``db.leases.run_once_per_period``, from the reliability work) makes the
+first arrival in a period run the duty and the others skip it. Skipped
+until that module is on the branch.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from db import migrate
+from db.engine import make_engine, read_sessions
+from db.models import MaintenanceRun
+from tests import backends
+from tests.backends import BackendSetup
+from tests.conftest import backend_params, run_cli
+
+leases = pytest.importorskip("db.leases", reason="db/leases.py (periodic-lease guard) not merged yet")
+
+sqlite_and_pg = pytest.mark.parametrize(
+    "backend", backend_params(backends.SQLITE, backends.PG_REDIS), indirect=True)
+pg_only = pytest.mark.parametrize("backend", backend_params(backends.PG_REDIS), indirect=True)
+
+HOSTS = 6
+
+
+def _host(url: str, n: int, barrier, out) -> None:  # type: ignore[no-untyped-def]
+    engine = make_engine(url)
+    barrier.wait()
+    ran = leases.run_once_per_period(engine, "nightly", 3600.0, lambda: {"host": n},
+                                     owner=f"host{n}")
+    engine.dispose()
+    out.put(ran)
+
+
+@sqlite_and_pg
+def test_many_schedulers_one_run_per_period(backend: BackendSetup, tmp_path: Path) -> None:
+    url = backend.database_url or f"sqlite:///{tmp_path / 'app.db'}"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    mp = multiprocessing.get_context("fork")
+    barrier, out = mp.Barrier(HOSTS), mp.Queue()
+    procs = [mp.Process(target=_host, args=(url, n, barrier, out)) for n in range(HOSTS)]
+    for p in procs:
+        p.start()
+    ran = [out.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+    assert ran.count(True) == 1, ran
+    engine = make_engine(url)
+    with read_sessions(engine)() as s:
+        runs = s.execute(select(MaintenanceRun.outcome).where(MaintenanceRun.name == "nightly")).all()
+    engine.dispose()
+    assert [r.outcome for r in runs] == ["ok"]
+
+
+def _start(config: Path) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
+    return subprocess.Popen([sys.executable, "-m", "worker", "--config", str(config), "worker"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            cwd=config.parent, start_new_session=True)
+
+
+@pytest.mark.acceptance
+@pg_only
+def test_two_daemons_reconcile_once_per_period(backend: BackendSetup, make_config) -> None:
+    period = 1.0
+    sections = dict(jobs={"reconcile_interval_s": period}, queue={"workers": 1})
+    hosts = [make_config(**sections), make_config(**sections)]
+    run_cli(hosts[0], "migrate")
+    daemons = [_start(h) for h in hosts]
+    try:
+        time.sleep(5 * period + 2)  # several periods with both daemons up
+    finally:
+        for d in daemons:
+            d.send_signal(signal.SIGTERM)
+        outputs = [d.communicate(timeout=40)[0] for d in daemons]
+    assert [d.returncode for d in daemons] == [0, 0], outputs
+    engine = make_engine(backend.database_url)  # type: ignore[arg-type]
+    with read_sessions(engine)() as s:
+        starts = list(s.scalars(select(MaintenanceRun.started_at)
+                                .where(MaintenanceRun.name == "reconcile")))
+    engine.dispose()
+    windows = [int(t // period) for t in starts]
+    assert len(windows) >= 3, starts
+    assert len(windows) == len(set(windows)), f"reconcile ran twice in one period: {sorted(starts)}"

@@ -1,0 +1,96 @@
+"""Two hosts, one cluster: two ``darkroom worker`` daemons with their own data
+dirs and config files, one PostgreSQL database, one Redis queue and a shared
+media mount, process 100 images with no duplicates and no losses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from db import images
+from db.engine import make_engine
+from tests import backends
+from tests.conftest import backend_params, run_cli
+from tests.imagefiles import photo
+from worker.settings import load
+
+pytestmark = [pytest.mark.acceptance,
+              pytest.mark.parametrize("backend", backend_params(backends.PG_REDIS), indirect=True)]
+
+IMAGES = 100
+DONE = re.compile(r"image (\S+) completed in")
+
+
+def _start(config: Path) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
+    return subprocess.Popen([sys.executable, "-m", "worker", "--config", str(config), "worker"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            cwd=config.parent, start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen[str]) -> str:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.communicate(timeout=40)[0]
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        return proc.communicate()[0]
+
+
+def test_two_hosts_share_the_work_without_duplicates_or_losses(make_config, tmp_path: Path) -> None:
+    shared_media = tmp_path / "nfs" / "media"  # the shared mount both hosts see
+    sections = dict(paths={"data_dir": "data", "media_dir": str(shared_media)},
+                    queue={"workers": 1},
+                    variants={"widths": [64, 128]},
+                    jobs={"requeue_after_s": 120.0})
+    host_a, host_b = make_config(**sections), make_config(**sections)
+    assert host_a.parent != host_b.parent
+    settings = load(host_a, env={})
+    engine = make_engine(settings.database.url)
+    run_cli(host_a, "migrate")
+    run_cli(host_b, "migrate")  # the second host's start-up migration is a no-op
+    src = tmp_path / "uploads"
+    for i in range(IMAGES):
+        photo(src / f"u{i:03}.jpg", (160 + i % 7, 120), color=(i * 2 % 255, 80, 40))
+
+    workers = [_start(host_a), _start(host_b)]
+    outputs: list[str] = []
+    try:
+        ids = json.loads(run_cli(host_a, "enqueue", "--json", str(src)).stdout)["enqueued"]
+        assert len(ids) == IMAGES
+        deadline = time.monotonic() + 120
+        while (counts := images.counts(engine))["completed"] + counts["failed"] < IMAGES:
+            assert all(w.poll() is None for w in workers), "a worker exited early"
+            assert time.monotonic() < deadline, counts
+            time.sleep(0.25)
+    finally:
+        outputs = [_stop(w) for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], outputs
+
+    assert images.counts(engine) == {"pending": 0, "processing": 0, "completed": IMAGES, "failed": 0}
+    done_a, done_b = (DONE.findall(out) for out in outputs)
+    assert done_a and done_b, "one host did all the work"
+    assert len(done_a) == len(set(done_a)) and len(done_b) == len(set(done_b))
+    assert not set(done_a) & set(done_b), "an image was processed on both hosts"
+    assert set(done_a) | set(done_b) == set(ids), "an image was lost"
+    for image_id in ids:
+        row = images.get(engine, image_id)
+        assert row.attempts == 1 and row.lease_owner is None
+        variants = images.variants_of(engine, image_id)
+        assert sorted((v.width, v.format) for v in variants) == [
+            (64, "avif"), (64, "webp"), (128, "avif"), (128, "webp")]
+        assert all((shared_media / v.path).stat().st_size == v.size for v in variants)
+    for host in (host_a, host_b):  # nothing shared sits in a host's own data dir
+        data = host.parent / "data"
+        assert not (data / "app.db").exists() and not (data / "queue.db").exists()
+    engine.dispose()

@@ -1,0 +1,221 @@
+"""Worker heartbeats: each ``darkroom worker`` daemon keeps a row in ``workers``.
+
+The daemon registers itself at start (host, pid, version, worker count),
+then a thread in its main process refreshes ``heartbeat_at`` every
+``heartbeat.interval_s``. A worker is *live* while its heartbeat is younger
+than ``heartbeat.timeout_s`` and it has not recorded ``stopped_at``.
+
+The same thread looks after the others: a row whose heartbeat went stale
+without a clean stop is a crashed daemon; the first live daemon to notice
+marks it stopped (a compare-and-set, so it is reported once) and logs an
+error. Rows stopped longer ago than ``heartbeat.prune_after_s`` are deleted.
+
+>>> beat = Heartbeat(engine, "web1-4242-a1b2c3", concurrency=2)   # doctest: +SKIP
+>>> beat.start(); ...; beat.stop()                                # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+
+from sqlalchemy import Engine, and_, delete, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from db.engine import read_sessions, write_session
+from db.models import Image, Status, Worker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HeartbeatSettings:
+    interval_s: float = 5.0  # how often a daemon refreshes its heartbeat
+    timeout_s: float = 30.0  # no heartbeat for this long: the worker is dead
+    prune_after_s: float = 86_400.0  # stopped/dead rows are deleted after this
+
+    def check(self) -> None:
+        if self.interval_s <= 0:
+            raise ValueError("interval_s: expected a number > 0")
+        if self.timeout_s <= self.interval_s:
+            raise ValueError("timeout_s: expected a number greater than heartbeat.interval_s")
+        if self.prune_after_s < self.timeout_s:
+            raise ValueError("prune_after_s: expected a number >= heartbeat.timeout_s")
+
+
+@dataclass(frozen=True)
+class LiveWorker:
+    """A live worker and the images it holds right now."""
+
+    id: str
+    host: str
+    pid: int
+    version: str
+    concurrency: int
+    started_at: float
+    heartbeat_at: float
+    processing: tuple[tuple[str, str, float | None], ...]  # (image id, filename, started_at)
+
+
+def darkroom_version() -> str:
+    try:
+        return metadata.version("darkroom")
+    except metadata.PackageNotFoundError:  # running from a source tree
+        return "unknown"
+
+
+def register(engine: Engine, worker_id: str, concurrency: int, now: float | None = None) -> None:
+    """Insert (or revive) this daemon's row."""
+    now = now or time.time()
+    with write_session(engine) as s:
+        row = s.get(Worker, worker_id)
+        if row is None:
+            s.add(Worker(id=worker_id, host=socket.gethostname(), pid=os.getpid(),
+                         version=darkroom_version(), concurrency=concurrency, started_at=now,
+                         heartbeat_at=now))
+        else:
+            row.heartbeat_at, row.stopped_at = now, None
+
+
+def beat(engine: Engine, worker_id: str, now: float | None = None) -> bool:
+    """Refresh the heartbeat; False if the row is gone (pruned by someone)."""
+    now = now or time.time()
+    with write_session(engine) as s:
+        return s.execute(update(Worker).where(Worker.id == worker_id)
+                         .values(heartbeat_at=now, stopped_at=None)).rowcount == 1
+
+
+def mark_stopped(engine: Engine, worker_id: str, now: float | None = None) -> None:
+    now = now or time.time()
+    with write_session(engine) as s:
+        s.execute(update(Worker).where(Worker.id == worker_id)
+                  .values(heartbeat_at=now, stopped_at=now))
+
+
+def reap(engine: Engine, timeout_s: float, prune_after_s: float, now: float | None = None) -> list[Worker]:
+    """Mark crashed workers stopped (returned, each once) and delete old rows."""
+    now = now or time.time()
+    with read_sessions(engine)() as s:
+        stale = list(s.scalars(select(Worker).where(
+            Worker.stopped_at.is_(None), Worker.heartbeat_at < now - timeout_s)))
+    crashed = []
+    with write_session(engine) as s:
+        for w in stale:
+            # Compare-and-set: when several daemons notice, one reports it.
+            hit = s.execute(update(Worker).where(
+                Worker.id == w.id, Worker.stopped_at.is_(None), Worker.heartbeat_at == w.heartbeat_at)
+                .values(stopped_at=w.heartbeat_at)).rowcount
+            if hit:
+                crashed.append(w)
+        s.execute(delete(Worker).where(or_(
+            and_(Worker.stopped_at.is_not(None), Worker.stopped_at < now - prune_after_s),
+            Worker.heartbeat_at < now - prune_after_s)))
+    return crashed
+
+
+def live_workers(engine: Engine, timeout_s: float, now: float | None = None,
+                 host: str | None = None) -> list[LiveWorker]:
+    """Workers with a fresh heartbeat, each with the images it is processing now."""
+    now = now or time.time()
+    with read_sessions(engine)() as s:
+        q = select(Worker).where(Worker.stopped_at.is_(None), Worker.heartbeat_at >= now - timeout_s)
+        if host is not None:
+            q = q.where(Worker.host == host)
+        rows = list(s.scalars(q.order_by(Worker.started_at)))
+        out = []
+        for w in rows:
+            # Leases are "<worker id>/<pid>": the prefix finds this daemon's children.
+            held = s.execute(select(Image.id, Image.filename, Image.started_at).where(
+                Image.status == Status.PROCESSING.value,
+                Image.lease_owner.startswith(w.id + "/", autoescape=True))
+                .order_by(Image.started_at)).all()
+            out.append(LiveWorker(id=w.id, host=w.host, pid=w.pid, version=w.version,
+                                  concurrency=w.concurrency, started_at=w.started_at,
+                                  heartbeat_at=w.heartbeat_at,
+                                  processing=tuple((i, f, t) for i, f, t in held)))
+    return out
+
+
+def stale_count(engine: Engine, timeout_s: float, now: float | None = None) -> int:
+    """Rows of workers that stopped heartbeating without a clean stop (not yet reaped)."""
+    now = now or time.time()
+    with read_sessions(engine)() as s:
+        return len(list(s.scalars(select(Worker.id).where(
+            Worker.stopped_at.is_(None), Worker.heartbeat_at < now - timeout_s))))
+
+
+class Heartbeat(threading.Thread):
+    """The daemon's heartbeat thread (its main process only; children are not in ``workers``)."""
+
+    def __init__(self, engine: Engine, worker_id: str, concurrency: int,
+                 settings: HeartbeatSettings = HeartbeatSettings(),
+                 ready: Callable[[], bool] | None = None, ready_timeout_s: float = 30.0) -> None:
+        super().__init__(name="heartbeat", daemon=True)
+        self.engine, self.worker_id, self.concurrency = engine, worker_id, concurrency
+        self.settings = settings
+        self.ready, self.ready_timeout_s = ready, ready_timeout_s
+        self.registered = threading.Event()
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        s = self.settings
+        # Listed as live only once the daemon can take work and stop cleanly.
+        deadline = time.monotonic() + self.ready_timeout_s
+        while self.ready is not None and not self.ready() and time.monotonic() < deadline:
+            if self._stop_event.wait(0.02):
+                return
+        try:
+            register(self.engine, self.worker_id, self.concurrency)
+        except SQLAlchemyError as exc:
+            log.warning("could not register worker %s (%s); will retry", self.worker_id,
+                        exc.__class__.__name__)
+        self.registered.set()
+        while not self._stop_event.wait(s.interval_s):
+            try:
+                if not beat(self.engine, self.worker_id):
+                    log.warning("worker %s: heartbeat row was pruned; registering again", self.worker_id)
+                    register(self.engine, self.worker_id, self.concurrency)
+                for w in reap(self.engine, s.timeout_s, s.prune_after_s):
+                    log.error("worker %s (host %s, pid %d) stopped heartbeating at %s without a "
+                              "clean stop: presumed crashed; its images return to pending when "
+                              "their leases expire", w.id, w.host, w.pid,
+                              time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(w.heartbeat_at)),
+                              extra={"worker_id": w.id, "event": "worker_crashed"})
+            except SQLAlchemyError as exc:  # a busy or briefly unreachable database
+                log.warning("heartbeat failed (%s); will try again", exc.__class__.__name__)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        if self.is_alive():
+            self.join(timeout=5)
+        if not self.registered.is_set():
+            return
+        try:
+            mark_stopped(self.engine, self.worker_id)
+        except SQLAlchemyError:
+            log.warning("could not record the stop of worker %s; it will age out", self.worker_id)
+
+
+class _EscalateDeaths(logging.Filter):
+    """huey logs a dead worker process as a warning; for us a crash is an error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.WARNING and "died" in str(record.msg):
+            record.levelno, record.levelname = logging.ERROR, "ERROR"
+        return True
+
+
+_escalate = _EscalateDeaths()
+
+
+def escalate_worker_deaths() -> None:
+    """Log huey's "Worker N died, restarting." at ERROR (idempotent)."""
+    logger = logging.getLogger("huey.consumer")
+    if _escalate not in logger.filters:
+        logger.addFilter(_escalate)

@@ -1,0 +1,1 @@
+"""``darkroom serve``: the read-only status page (see docs/operating.md)."""
