@@ -102,14 +102,16 @@ def period_start(now: float, period_s: float) -> float:
 def run_once_per_period(engine: Engine, name: str, period_s: float,
                         fn: Callable[[], Mapping[str, Any] | None], *,
                         owner: str | None = None, lease_s: float | None = None,
-                        record: bool = True) -> bool:
+                        record: bool | Callable[[Mapping[str, Any]], bool] = True) -> bool:
     """Run ``fn`` unless a run of ``name`` already finished in this period.
 
     Returns True when ``fn`` ran here. ``lease_s`` (default ``period_s``)
-    bounds how long a run killed mid-way blocks the others. With ``record``,
-    each run is written to ``maintenance_runs`` (outcome ``ok`` or
-    ``failed``, the figures ``fn`` returned); exceptions from ``fn`` are
-    recorded, logged and re-raised.
+    bounds how long a run killed mid-way blocks the others. ``record`` says
+    whether the run is written to ``maintenance_runs`` (name, start, end,
+    outcome ``ok``/``failed``, the figures ``fn`` returned): always, never,
+    or when a predicate of the figures is true (a frequent task records only
+    the runs that did something; ``leases.last_run_at`` still says when it
+    last ran). Exceptions from ``fn`` are always recorded, and re-raised.
 
     >>> run_once_per_period(engine, "sweep", 3600, lambda: {"deleted": 12})
     True
@@ -122,36 +124,29 @@ def run_once_per_period(engine: Engine, name: str, period_s: float,
     ran_at: float | None = None
     try:
         last = last_run_at(engine, name)
-        if last is not None and last >= period_start(started, period_s):
+        window = period_start(started, period_s)
+        if last is not None and last >= window:
             log.debug("%s: skipped, already ran in this period", name)
             return False
-        run_id = _record_start(engine, name, started) if record else None
+        log.debug("%s: running for period %d", name, round(window / period_s))
         try:
             figures = dict(fn() or {})
         except Exception as exc:
             ran_at = started  # a failed run still uses up its period: no hot retry loop
-            if run_id is not None:
-                _record_end(engine, run_id, "failed", {}, f"{type(exc).__name__}: {exc}")
+            if record:
+                _record(engine, name, started, "failed", {}, f"{type(exc).__name__}: {exc}")
             raise
         ran_at = started
-        if run_id is not None:
-            _record_end(engine, run_id, "ok", figures, None)
+        if record is True or (callable(record) and record(figures)):
+            _record(engine, name, started, "ok", figures, None)
         return True
     finally:
         release(engine, name, owner, ran_at)
 
 
-def _record_start(engine: Engine, name: str, started: float) -> int:
+def _record(engine: Engine, name: str, started: float, outcome: str, figures: Mapping[str, Any],
+            error: str | None) -> None:
     with write_session(engine) as s:
-        run = MaintenanceRun(name=name, started_at=started, outcome="running", host=socket.gethostname())
-        s.add(run)
-        s.flush()
-        return run.id
-
-
-def _record_end(engine: Engine, run_id: int, outcome: str, figures: Mapping[str, Any],
-                error: str | None) -> None:
-    with write_session(engine) as s:
-        s.execute(update(MaintenanceRun).where(MaintenanceRun.id == run_id).values(
-            finished_at=time.time(), outcome=outcome, error=error,
-            figures=json.dumps(dict(figures), default=str, sort_keys=True)))
+        s.add(MaintenanceRun(name=name, started_at=started, finished_at=time.time(), outcome=outcome,
+                             figures=json.dumps(dict(figures), default=str, sort_keys=True),
+                             error=error, host=socket.gethostname()))

@@ -42,8 +42,9 @@ def reconcile(engine: Engine, enqueue: Callable[[list[str]], None], *, requeue_a
     duplicate messages:
 
     - never enqueued (``enqueued_at`` is NULL, e.g. inserted by another program): always;
-    - the queue is empty: every row enqueued more than ``ENQUEUE_SETTLE_S`` ago
-      (its message is gone: a worker was killed between dequeue and claim);
+    - the queue is empty: every row enqueued more than ``ENQUEUE_SETTLE_S``
+      (or ``requeue_after_s`` if shorter) ago: its message is gone (a worker
+      was killed between dequeue and claim, a producer died before sending);
     - the queue holds fewer messages than there are enqueued pending rows:
       rows enqueued more than ``requeue_after_s`` ago;
     - otherwise: none (a message per row may still be waiting).
@@ -60,7 +61,7 @@ def reconcile(engine: Engine, enqueue: Callable[[list[str]], None], *, requeue_a
             waiting = s.scalar(select(func.count()).select_from(Image).where(
                 is_pending, Image.enqueued_at.is_not(None), Image.enqueued_at <= now)) or 0
             depth = queue_depth()
-            cutoff = (now - ENQUEUE_SETTLE_S if depth == 0
+            cutoff = (now - min(ENQUEUE_SETTLE_S, requeue_after_s) if depth == 0
                       else now - requeue_after_s if depth < waiting else None)
         forgotten = Image.enqueued_at.is_(None)
         if cutoff is not None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from huey import Huey, crontab
 
+from db.leases import run_once_per_period
 from jobs import context, embedding_task, process
 
 PRIORITY_DEFAULT = 10
@@ -44,7 +45,15 @@ def register(huey: Huey) -> TaskSet:
     @huey.periodic_task(crontab(minute="*"), name="embed_images_periodic")
     def embed_images_periodic() -> None:
         # Safety net for images completed by other programs or while no trigger ran.
-        embedding_task.run(context.current())
+        # Every consumer enqueues it: the period lease lets one run per minute.
+        ctx = context.current()
+
+        def step() -> None:
+            embedding_task.run(ctx)
+
+        if embedding_task.settings_of(ctx) is not None:
+            run_once_per_period(ctx.engine, "embed_images_periodic", 60.0, step,
+                                owner=ctx.owner, record=False)
 
     @huey.task(name="process_image", priority=PRIORITY_DEFAULT)
     def process_image_task(image_id: str) -> None:

@@ -48,8 +48,11 @@ def reconcile_once(app: App) -> dict[str, Any]:
 def reconcile_guarded(app: App, owner: str) -> bool:
     """One reconciler run unless another daemon already ran it in this period."""
     period = app.settings.jobs.reconcile_interval_s
+    # Only runs that found something are recorded: a quiet run every 30 s would
+    # fill maintenance_runs; leases.last_run_at says when it last ran.
     return leases.run_once_per_period(app.engine, RECONCILE_LEASE, period,
-                                      lambda: reconcile_once(app), owner=owner)
+                                      lambda: reconcile_once(app), owner=owner,
+                                      record=lambda figures: any(figures.values()))
 
 
 class Reconciler(threading.Thread):

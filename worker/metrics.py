@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+DIR_PREFIX = "darkroom-metrics-"  # + "<daemon pid>-<random>" in the temp dir
 JOB_LOGGER = "jobs.process"
 STAGES = ("decode", "resize", "encode_webp", "encode_avif", "write", "db")
 JOB_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -245,6 +246,23 @@ def _multiprocess_registry(directory: Path) -> Any:
     return registry
 
 
+def remove_dead_dirs(root: Path | None = None) -> int:
+    """Delete multiprocess dirs left by daemons that were killed (SIGKILL skips cleanup)."""
+    removed = 0
+    for d in Path(root or tempfile.gettempdir()).glob(f"{DIR_PREFIX}*-*"):
+        pid_text = d.name[len(DIR_PREFIX):].split("-", 1)[0]
+        if not pid_text.isdigit() or not d.is_dir():
+            continue
+        try:
+            os.kill(int(pid_text), 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+            removed += 1
+        except PermissionError:  # alive, another user's
+            pass
+    return removed
+
+
 def _keep_job_records() -> None:
     """Make sure the per-job INFO record is created even at ``--log-level WARNING``.
 
@@ -269,7 +287,8 @@ def start(app: App, port: int | None = None) -> MetricsServer | _Off:
         return _Off()
     from prometheus_client import start_http_server
 
-    directory = Path(tempfile.mkdtemp(prefix="darkroom-metrics-"))
+    remove_dead_dirs()
+    directory = Path(tempfile.mkdtemp(prefix=f"{DIR_PREFIX}{os.getpid()}-"))
     registry = _multiprocess_registry(directory)
     registry.register(StateCollector(app))
     handler = JobMetricsHandler(JobMetrics())

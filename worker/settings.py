@@ -119,7 +119,7 @@ class VariantSettings:
     widths: tuple[int, ...] = (320, 640, 1280, 1920)
     formats: tuple[str, ...] = ("webp", "avif")
     webp: EncoderSettings = EncoderSettings(quality=80, effort=4)
-    avif: EncoderSettings = EncoderSettings(quality=60, effort=8)
+    avif: EncoderSettings = EncoderSettings(quality=60, effort=9)
 
     def check(self) -> None:
         if not self.widths or any(w < 1 or w > 16_384 for w in self.widths):

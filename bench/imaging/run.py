@@ -197,7 +197,9 @@ def child(kind: str, spec: dict) -> None:
         res = {"wall_s": time.perf_counter() - t0, "stages": r.timings, "variants": len(r.variants)}
     else:
         raise SystemExit(f"unknown kind {kind}")
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM, not ru_maxrss: ru_maxrss survives execve, so it would report the orchestrator's peak.
+    own = next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines()
+               if line.startswith("VmHWM:")) / 1024
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     res["peak_rss_mb"] = max(own, kids) if kind != "naive" else kids
     print(json.dumps(res))
@@ -218,6 +220,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--efforts", default="1,2,3", help="sharp AVIF efforts to try for the matched comparison")
+    ap.add_argument("--sharp-avif-q", type=int, default=50,
+                    help="sharp AVIF quality for the effort sweep (50 lands within a few %% of Darkroom's bytes)")
     ap.add_argument("--skip-big", action="store_true", help="skip the 100 MP peak-RSS check")
     ap.add_argument("--skip-naive", action="store_true")
     ap.add_argument("--darkroom-only", action="store_true")
@@ -259,11 +263,11 @@ def main() -> None:
     dr = run(f"darkroom {n}w", "darkroom", workers=n, overrides=overrides)
     if not args.darkroom_only:
         efforts = [int(e) for e in args.efforts.split(",") if e]
-        run(f"sharp effort {efforts[0]}", "sharp", effort=efforts[0], webp_q=80, avif_q=60, threads=1)
+        run(f"sharp effort {efforts[0]}", "sharp", effort=efforts[0], webp_q=80, avif_q=args.sharp_avif_q, threads=1)
         if not args.skip_naive:
             run("naive pillow", "naive", workers=n)
         for e in efforts[1:]:
-            run(f"sharp effort {e}", "sharp", effort=e, webp_q=80, avif_q=60, threads=1)
+            run(f"sharp effort {e}", "sharp", effort=e, webp_q=80, avif_q=args.sharp_avif_q, threads=1)
         run("sharp defaults", "sharp", effort=4, webp_q=80, avif_q=50, threads=0)
     dr1 = run("darkroom 1w", "darkroom", workers=1, overrides=overrides)
     report(rows, dr, dr1, n, len(files))

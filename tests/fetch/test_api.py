@@ -168,6 +168,8 @@ def test_crash_between_row_and_message_loses_nothing(open_darkroom: Callable[...
         crashing.submit(image_bytes("JPEG", (90, 60)), id="survivor")
     assert dr.app.huey.pending_count() == 0  # no message was sent
     assert dr.status("survivor").status == "pending"
-    time.sleep(0.3)  # past requeue_after_s: the reconciler now owns it
+    from jobs.reconcile import ENQUEUE_SETTLE_S
+
+    time.sleep(ENQUEUE_SETTLE_S + 0.2)  # past the settle time: the reconciler now owns it
     drain(dr)  # drain starts with a reconcile pass, as the daemon does every interval
     assert dr.status("survivor").status == "completed"

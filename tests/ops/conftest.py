@@ -92,9 +92,11 @@ class WorkerProcess:
         self.log_path = config.parent / f"worker-{time.monotonic_ns()}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
         self._log = open(self.log_path, "w")
+        # Its own process group, so teardown can reach every process it forked.
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "worker", "--config", str(config), *args],
-            stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=config.parent)
+            stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=config.parent,
+            start_new_session=True)
 
     @property
     def output(self) -> str:
@@ -111,6 +113,13 @@ class WorkerProcess:
         self._log.close()
         return self.proc.returncode
 
+    def kill_group(self) -> None:
+        """SIGKILL whatever is left of the daemon's process group (orphaned children)."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
 
 @pytest.fixture
 def start_worker() -> Iterator[Callable[..., WorkerProcess]]:
@@ -125,3 +134,4 @@ def start_worker() -> Iterator[Callable[..., WorkerProcess]]:
     yield _start
     for w in started:
         w.stop(signal.SIGKILL)
+        w.kill_group()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,9 +14,11 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from db.engine import write_session
+from db.models import MaintenanceRun
 from tests.ops.conftest import FAST_HEARTBEAT, WorkerProcess, free_port, make_files, submit, wait_for
 from worker import metrics
-from worker.app import build
+from worker.app import App, build
 from worker.settings import ConfigError, load
 
 pytestmark = pytest.mark.acceptance
@@ -135,3 +139,42 @@ def test_metrics_flag_refused_with_drain(make_config: Callable[..., Path]) -> No
 def test_metrics_port_is_checked(make_config: Callable[..., Path]) -> None:
     with pytest.raises(ConfigError, match="metrics.port"):
         load(make_config(metrics={"port": 70000}), env={})
+
+
+def test_state_collector_reports_maintenance_and_sizes(app: App) -> None:
+    from prometheus_client import CollectorRegistry
+
+    now = time.time()
+    with write_session(app.engine) as s:
+        s.add_all([
+            MaintenanceRun(name="checkpoint", started_at=now - 100, finished_at=now - 98, outcome="ok"),
+            MaintenanceRun(name="checkpoint", started_at=now - 50, finished_at=now - 49.5, outcome="ok"),
+            MaintenanceRun(name="backup", started_at=now - 20, finished_at=now - 17, outcome="failed",
+                           error="disk full"),
+        ])
+    registry = CollectorRegistry()
+    registry.register(metrics.StateCollector(app))
+    got = {(s.name, tuple(sorted(s.labels.items()))): s.value
+           for family in registry.collect() for s in family.samples}
+    assert got[("darkroom_maintenance_runs_total", (("duty", "checkpoint"), ("outcome", "ok")))] == 2
+    assert got[("darkroom_maintenance_runs_total", (("duty", "backup"), ("outcome", "failed")))] == 1
+    assert got[("darkroom_maintenance_duration_seconds_count", (("duty", "checkpoint"),))] == 2
+    assert got[("darkroom_maintenance_duration_seconds_sum", (("duty", "checkpoint"),))] == pytest.approx(2.5)
+    assert got[("darkroom_maintenance_last_duration_seconds", (("duty", "backup"),))] == pytest.approx(3.0)
+    assert got[("darkroom_maintenance_last_run_timestamp_seconds", (("duty", "checkpoint"),))] == \
+        pytest.approx(now - 50)
+    assert got[("darkroom_database_up", ())] == 1
+    assert got[("darkroom_workers_live", ())] == 0
+    db_file = app.settings.paths.data_dir / "app.db"
+    assert got[("darkroom_database_size_bytes", (("store", "database"),))] == db_file.stat().st_size
+
+
+def test_dirs_of_killed_daemons_are_removed(tmp_path: Path) -> None:
+    gone = tmp_path / f"{metrics.DIR_PREFIX}{2**22 + 12345}-abc"  # above pid_max: never alive
+    mine = tmp_path / f"{metrics.DIR_PREFIX}{os.getpid()}-def"
+    other = tmp_path / "unrelated-dir"
+    for d in (gone, mine, other):
+        d.mkdir()
+        (d / "counter_1.db").write_bytes(b"x")
+    assert metrics.remove_dead_dirs(tmp_path) == 1
+    assert not gone.exists() and mine.exists() and other.exists()

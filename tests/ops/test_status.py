@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from db import images
 from db.engine import write_session
 from db.models import MaintenanceRun
@@ -43,7 +45,7 @@ def test_status_json_after_a_mixed_batch(app: App, mixed_batch: Batch, config_pa
     assert db["backend"] == "sqlite" and db["db_bytes"] > 0 and db["wal_bytes"] >= 0
     assert Path(db["path"]) == app.settings.paths.data_dir / "app.db"
     assert report["workers"] == {"timeout_s": 30.0, "live": [], "stale": 0}
-    assert report["vectors"] is None  # no LanceDB store in this installation
+    assert report["vectors"]["rows"] == report["images"]["completed"]  # every completed image embedded
 
     text = run_cli(config_path, "status").stdout
     assert "completed 3  failed 3" in text and "pending 2" in text
@@ -109,3 +111,15 @@ def test_status_watch_refreshes_until_interrupted(config_path: Path) -> None:
     reports = [json.loads(line) for line in (first, second, *out.splitlines()) if line.strip()]
     assert len(reports) >= 2
     assert reports[-1]["generated_at"] > reports[0]["generated_at"]
+
+
+def test_status_counts_vector_rows_when_a_store_exists(app: App) -> None:
+    vectors = pytest.importorskip("jobs.vectors", reason="jobs.vectors (the LanceDB store) is not in this tree")
+    import numpy as np
+
+    assert gather(app)["vectors"] is None  # no store on disk yet: nothing is created by asking
+    store = vectors.VectorStore(app.settings.paths.data_dir / "lancedb")
+    store.upsert("local-v1", ["a", "b", "c"], np.random.default_rng(0).random((3, 8), dtype=np.float32))
+    report = gather(app)
+    assert report["vectors"]["rows"] == 3 and report["vectors"]["models"] == {"local-v1": 3}
+    assert "vectors: 3 rows  local-v1=3" in render_text(report)

@@ -62,7 +62,7 @@ def test_status_page_in_a_real_browser(server: StatusServer, mixed_batch: Batch,
 
         failures = driver.find_element(By.ID, "failures")
         text = failures.text
-        assert "not an image Darkroom can read" in text
+        assert "not an image Darkroom accepts" in text
         assert "original file not found" in text
         # User data is shown as text, never as markup: the <script> of the error and
         # the <b>/<img> of the file names are literal characters on the page.
@@ -141,3 +141,29 @@ def test_page_is_read_only_and_answers_only_to_localhost(server: StatusServer) -
     assert status["images"]["failed"] == 3
     health = httpx.get(base + "/health")
     assert health.status_code == 503 and "no live worker" in health.text
+
+
+@pytest.mark.acceptance
+def test_serve_command_serves_until_interrupted(config_path: Path, app: App) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
+    proc = subprocess.Popen([sys.executable, "-m", "worker", "--config", str(config_path), "serve",
+                             "--port", "0"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            text=True, env=env)
+    try:
+        assert proc.stderr is not None
+        line = ""
+        while "status page at" not in line:
+            line = proc.stderr.readline()
+            assert line, "serve exited before listening"
+        url = line.split(" at ", 1)[1].split(" ", 1)[0]
+        assert url.startswith("http://127.0.0.1:")  # loopback by default
+        page = httpx.get(url, timeout=10)
+        assert page.status_code == 200 and "<title>Darkroom status</title>" in page.text
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=15)
+    assert proc.returncode == 0

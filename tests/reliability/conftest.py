@@ -28,12 +28,13 @@ pytestmark = pytest.mark.acceptance
 class WorkerProc:
     """A running ``darkroom worker`` subprocess."""
 
-    def __init__(self, config: Path, args: tuple[str, ...], log_path: Path) -> None:
+    def __init__(self, config: Path, args: tuple[str, ...], log_path: Path, log_level: str = "INFO") -> None:
         self.config, self.log_path = config, log_path
         env = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
         self._log = open(log_path, "ab")
         self.popen = subprocess.Popen(
-            [sys.executable, "-m", "worker", "--config", str(config), "worker", *args],
+            [sys.executable, "-m", "worker", "--config", str(config), "--log-level", log_level,
+             "worker", *args],
             stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=config.parent)
         self.seen: set[int] = set()
 
@@ -91,9 +92,9 @@ class WorkerProc:
 def start_worker() -> Iterator[Callable[..., WorkerProc]]:
     started: list[WorkerProc] = []
 
-    def _start(config: Path, *args: str) -> WorkerProc:
+    def _start(config: Path, *args: str, log_level: str = "INFO") -> WorkerProc:
         log = config.parent / f"worker-{len(started) + 1}.log"
-        proc = WorkerProc(config, args, log)
+        proc = WorkerProc(config, args, log, log_level)
         started.append(proc)
         return proc
 

@@ -12,10 +12,14 @@ from pathlib import Path
 import pytest
 
 from jobs import media
+from jobs.intake import submit_file
 from tests.conftest import TEST_SECTIONS, merge, run_cli, write_config
 from tests.imagefiles import photo
 from tests.reliability.checks import assert_all_completed_cleanly
 from tests.reliability.conftest import WorkerProc, db_path, query, wait_for
+from worker import consumer
+from worker.app import build
+from worker.settings import load
 
 pytestmark = pytest.mark.acceptance
 
@@ -49,7 +53,7 @@ def test_always_retryable_error_fails_after_the_configured_attempts_and_retry_re
         make_config: Callable[..., Path], start_worker: Callable[..., WorkerProc], tmp_path: Path) -> None:
     cfg = make_config(jobs={"max_attempts": 3, "retry_delay_s": 0.2})
     run_cli(cfg, "migrate")
-    src = [str(photo(tmp_path / f"p{i}.jpg", (300, 200))) for i in range(2)]
+    src = [str(photo(tmp_path / f"p{i}.jpg", (300 + 10 * i, 200))) for i in range(2)]  # distinct: enqueue skips duplicates
     blocked, fine = json.loads(run_cli(cfg, "enqueue", "--json", *src).stdout)["enqueued"]
     # A real storage fault: a plain file where the image's variant directory
     # must go, so every write of its variants fails (root ignores permissions).
@@ -75,6 +79,17 @@ def test_always_retryable_error_fails_after_the_configured_attempts_and_retry_re
     assert worker.stop() == 0
 
 
+def _submit_and_drain(cfg: Path, files: list[Path]) -> list[str]:
+    app = build(load(cfg, env={}))
+    try:
+        app.migrate()
+        ids = [submit_file(app.engine, app.tasks, app.settings.paths.media_dir, f).image_id for f in files]
+        consumer.drain(app)
+        return ids
+    finally:
+        app.close()
+
+
 def _dry_run(cfg: Path) -> dict[str, int]:
     out = run_cli(cfg, "reprocess", "--missing", "--dry-run").stdout
     lines = [line.split() for line in out.splitlines() if line and not line.startswith("would")]
@@ -85,11 +100,9 @@ def test_reprocess_missing_counts_and_fixes_deleted_files_missing_rows_and_old_r
         make_config: Callable[..., Path], tmp_path: Path) -> None:
     old = make_config(variants={"widths": [64, 128]})
     new = write_config(old.parent / "new.toml", merge(TEST_SECTIONS, {"variants": {"widths": [64, 96]}}))
-    files = [str(photo(tmp_path / f"p{i}.jpg", (300, 200), color=(i * 40, 90, 90))) for i in range(4)]
-    first = json.loads(run_cli(old, "enqueue", "--json", *files[:2]).stdout)["enqueued"]
-    run_cli(old, "worker", "--drain")
-    current = json.loads(run_cli(new, "enqueue", "--json", *files[2:]).stdout)["enqueued"]
-    run_cli(new, "worker", "--drain")
+    files = [photo(tmp_path / f"p{i}.jpg", (300, 200), color=(i * 40, 90, 90)) for i in range(4)]
+    first = _submit_and_drain(old, files[:2])  # in process: only the commands under test run as CLI
+    current = _submit_and_drain(new, files[2:])
     media_dir = old.parent / "data" / "media"
     [(path,)] = query(new, "SELECT path FROM image_variants WHERE image_id = ? AND width = 96 "
                            "AND format = 'webp'", (current[0],))
@@ -105,7 +118,7 @@ def test_reprocess_missing_counts_and_fixes_deleted_files_missing_rows_and_old_r
     assert query(new, "SELECT id, status, recipe, attempts FROM images ORDER BY id") == before
 
     assert "reprocessing 4 image(s)" in run_cli(new, "reprocess", "--missing").stdout
-    run_cli(new, "worker", "--drain")
+    _submit_and_drain(new, [])
     assert _dry_run(new) == {"old_recipe": 0, "missing_rows": 0, "missing_files": 0}
     assert_all_completed_cleanly(new, 4)
     widths = query(new, "SELECT DISTINCT width FROM image_variants ORDER BY width")

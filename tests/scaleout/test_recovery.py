@@ -93,7 +93,9 @@ def _group_alive(pgid: int) -> bool:
 
 
 def test_sigkill_of_a_worker_mid_job_loses_nothing(make_config, tmp_path: Path) -> None:
+    # AVIF effort 3 keeps a job in hand long enough to be killed mid-way.
     cfg = make_config(queue={"workers": 2},
+                      variants={"avif": {"quality": 50, "effort": 3}},
                       jobs={"lease_s": 2.0, "reconcile_interval_s": 0.5, "requeue_after_s": 30.0})
     settings = load(cfg, env={})
     engine = make_engine(settings.database.url)
