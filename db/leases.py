@@ -13,9 +13,8 @@ seconds apart for the same crontab agree on "this period"), and a period
 counts as done only when a run *finished* in it: if the process running it is
 killed, its lease expires after ``lease_s`` and another scheduler may run it.
 
-The design (acquire / release with ``last_run_at``) is the same as
-``db/maintenance/runs.py`` on the maintenance branch, so the two can share
-these primitives.
+``db/maintenance/runs.py`` (the maintenance duties) uses the same
+:func:`acquire` / :func:`release`.
 
 >>> run_once_per_period(engine, "reconcile", 30.0, lambda: {"requeued": 0})
 True

@@ -7,8 +7,8 @@ same row: the step *keeps* the lease until the backoff ends, with owner
 consecutive failures (for the exponential backoff and for logging once per
 outage) survives across processes.
 
-(The maintenance duties take their leases the same way; the two can share one
-implementation once both are on main.)
+It differs from :mod:`db.leases` on purpose: the compare-and-set is on the
+observed owner and expiry, because the owner field carries the outage count.
 """
 
 from __future__ import annotations

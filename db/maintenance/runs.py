@@ -1,8 +1,7 @@
 """Run records and duty leases: at most one run of a duty at a time.
 
 Every maintenance duty runs through :func:`run_duty`. It takes the duty's row
-in ``leases`` by compare-and-set (an ``UPDATE ... WHERE owner IS NULL OR
-expires_at < now``, or the first ``INSERT``), so with several workers - even
+in ``leases`` by compare-and-set (:func:`db.leases.acquire`), so with several workers - even
 on several hosts sharing PostgreSQL - only one runs it; the others return a
 ``skipped`` result and record nothing. The run is written to
 ``maintenance_runs`` (name, start, end, outcome, figures, error, host) and
@@ -19,18 +18,17 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import socket
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, func, select, update
 
 from db.engine import READONLY, write_session
+# The lease primitives are shared with the reconciler and every periodic guard.
+from db.leases import acquire, last_run_at, make_owner, release
 from db.maintenance.errors import DutyFailed
 from db.models import Lease, MaintenanceRun
 
@@ -51,55 +49,9 @@ class RunResult:
     error: str | None = None
 
 
-def make_owner() -> str:
-    """A lease owner id unique to this process and call: host:pid:random."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def acquire(engine: Engine, name: str, owner: str, lease_s: float, now: float | None = None) -> bool:
-    """Take lease ``name`` for ``lease_s`` seconds; False when someone else holds it.
-
-    >>> acquire(engine, "backup", make_owner(), 600)
-    True
-    """
-    now = time.time() if now is None else now
-    with write_session(engine) as s:
-        took = s.execute(
-            update(Lease)
-            .where(Lease.name == name)
-            .where((Lease.owner.is_(None)) | (Lease.expires_at.is_(None))
-                   | (Lease.expires_at < now) | (Lease.owner == owner))
-            .values(owner=owner, expires_at=now + lease_s)
-        ).rowcount
-    if took:
-        return True
-    try:
-        # First run ever (no row yet). Its own transaction: on PostgreSQL a
-        # failed INSERT poisons the transaction it runs in.
-        with write_session(engine) as s:
-            s.execute(insert(Lease).values(name=name, owner=owner, expires_at=now + lease_s))
-    except IntegrityError:
-        return False  # the row exists and is held, or another process just inserted it
-    return True
-
-
-def release(engine: Engine, name: str, owner: str, ran_at: float | None) -> None:
-    """Give lease ``name`` back; ``ran_at`` becomes its ``last_run_at`` when given."""
-    values: dict[str, Any] = {"owner": None, "expires_at": None}
-    if ran_at is not None:
-        values["last_run_at"] = ran_at
-    with write_session(engine) as s:
-        s.execute(update(Lease).where(Lease.name == name, Lease.owner == owner).values(**values))
-
-
 def _reads(engine: Engine) -> Engine:
     # Deferred transactions on SQLite: reading run records never takes the write lock.
     return engine.execution_options(**{READONLY: True})
-
-
-def last_run_at(engine: Engine, name: str) -> float | None:
-    with _reads(engine).connect() as conn:
-        return conn.execute(select(Lease.last_run_at).where(Lease.name == name)).scalar_one_or_none()
 
 
 def due(engine: Engine, name: str, period_s: float, now: float | None = None) -> bool:
