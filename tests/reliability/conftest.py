@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import wait_for  # noqa: F401  (re-exported for the reliability tests)
 from tests.reliability.procs import descendants_of, is_running, kill_all
 
 pytestmark = pytest.mark.acceptance
@@ -115,16 +116,6 @@ def query(config: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[An
     finally:
         conn.close()
 
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 30, interval: float = 0.05,
-             what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"{what} not met within {timeout}s")
 
 
 def status_counts(config: Path) -> dict[str, int]:
