@@ -66,12 +66,12 @@ def main() -> None:
     args = ap.parse_args()
     from prometheus_client import CollectorRegistry, generate_latest
 
-    from worker import figures
+    from worker.status import figures
     from worker.app import build
-    from worker.metrics import StateCollector
-    from worker.report import gather
+    from worker.status.metrics import StateCollector
+    from worker.status.report import gather
     from worker.settings import load
-    from worker.web.page import render
+    from worker.status.web.page import render
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "config.toml"

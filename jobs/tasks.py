@@ -12,7 +12,8 @@ from typing import Any
 from huey import Huey, crontab
 
 from db.leases import run_once_per_period
-from jobs import context, embedding_task, process
+from jobs import context, image_job
+from jobs.embeddings import task as embedding_task
 
 PRIORITY_DEFAULT = 10
 PRIORITY_LARGE = 0  # big images wait behind small ones
@@ -58,7 +59,7 @@ def register(huey: Huey) -> TaskSet:
     @huey.task(name="process_image", priority=PRIORITY_DEFAULT)
     def process_image_task(image_id: str) -> None:
         ctx = context.current()
-        if process.process_image(ctx, image_id) == "completed":
+        if image_job.process_image(ctx, image_id) == "completed":
             embedding_task.trigger_after_complete(ctx, lambda delay: embed_images_task.schedule(delay=delay))
 
     return TaskSet(huey=huey, process_image=process_image_task, embed_images=embed_images_task)

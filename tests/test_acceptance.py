@@ -62,7 +62,7 @@ def test_every_command_has_help_with_an_example() -> None:
                               capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, (name, proc.stderr)
         assert "Example" in proc.stdout, f"`darkroom {name} --help` shows no example"
-        assert f"darkroom {name}" in proc.stdout or f"darkroom " in proc.stdout
+        assert f"darkroom {name}" in proc.stdout or "darkroom " in proc.stdout
 
 
 def test_bad_config_stops_at_start_with_the_key(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from db import images
 from db.migrate import current_revision
 from tests.imagefiles import photo
-from worker import consumer
+from worker import daemon
 from worker.app import build
 from worker.settings import load
 
@@ -40,7 +40,7 @@ def test_existing_seed_schema_is_adopted_and_its_rows_processed(make_config, tmp
     app.migrate()
     app.migrate()  # idempotent
     assert current_revision(app.engine) is not None
-    consumer.drain(app)  # the reconciler finds the row nobody enqueued
+    daemon.drain(app)  # the reconciler finds the row nobody enqueued
 
     row = images.get(app.engine, "app-1")
     assert row is not None and row.status == "completed", row and row.error

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from db import images
 from jobs.intake import submit_file
-from jobs.vectors import VectorStore
+from jobs.embeddings.store import VectorStore
 from tests.conftest import run_cli
 from tests.imagefiles import photo
-from worker import consumer
+from worker import daemon
 from worker.app import build
 from worker.settings import load
 
@@ -24,7 +24,7 @@ def test_ttl_sweep_deletes_files_and_embedding_and_optimize_compacts_vectors(mak
     app.migrate()
     ids = [submit_file(app.engine, app.tasks, app.settings.paths.media_dir,
                        photo(tmp_path / f"{i}.jpg", (300, 200 + 20 * i))).image_id for i in range(3)]
-    consumer.drain(app)
+    daemon.drain(app)
     rows = [images.get(app.engine, i) for i in ids]
     assert all(r.status == "completed" and r.embedding_model for r in rows), [r.error for r in rows]
     model = rows[0].embedding_model

@@ -16,7 +16,7 @@ from db.models import Status
 from jobs.intake import submit_file
 from tests.conftest import all_backends, run_cli
 from tests.imagefiles import photo, rgba_png, truncated_jpeg
-from worker import consumer
+from worker import daemon
 from worker.app import App, build
 from worker.settings import load
 
@@ -24,7 +24,7 @@ pytestmark = all_backends
 
 
 def _drain(app: App) -> None:
-    assert consumer.drain(app, workers=1) == 0
+    assert daemon.drain(app, workers=1) == 0
 
 
 def test_three_images_complete_with_valid_variants(make_config, tmp_path: Path) -> None:

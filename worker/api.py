@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from db import images
 from db.ids import uuid7
 from db.models import Status
-from jobs import media, remote
+from jobs import media, originals
 from jobs.fetch import extension_for, sniff
 from worker.app import App, build
 from worker.settings import load
@@ -125,8 +125,8 @@ class Darkroom:
         if id is not None and images.get(self.app.engine, image_id) is not None:
             raise ImageExists(f"an image with id {image_id!r} already exists")
         if isinstance(source, str) and source.lower().startswith(("http://", "https://")):
-            self._insert(image_id, {"filename": filename or remote.filename_from_url(source),
-                                        "original_path": remote.NOT_FETCHED, "mime_type": "application/octet-stream",
+            self._insert(image_id, {"filename": filename or originals.filename_from_url(source),
+                                        "original_path": originals.NOT_FETCHED, "mime_type": "application/octet-stream",
                                         "size": 0, "source_url": source, "metadata": metadata})
         elif isinstance(source, (bytes, bytearray, memoryview)):
             data = bytes(source)

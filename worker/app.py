@@ -19,7 +19,8 @@ from sqlalchemy import Engine
 from db import migrate
 from db.engine import SqliteTuning, is_sqlite, make_engine
 from db.ids import uuid7
-from jobs import context, duties, tasks
+from jobs import context, tasks
+from jobs.maintenance import duties
 from jobs.context import JobContext
 from jobs.fetch import FetchLimits
 from jobs.imaging import EncoderSpec, Limits, Recipe
@@ -122,8 +123,8 @@ def worker_id() -> str:
 
 
 def duty_env(settings: Settings) -> duties.DutyEnv:
-    from jobs.embedding import optimize_vectors
-    from jobs.vectors import delete_vectors
+    from jobs.embeddings.step import optimize_vectors
+    from jobs.embeddings.store import delete_vectors
 
     store = settings.embeddings.lancedb_dir
     return duties.DutyEnv(settings=settings.maintenance, media_dir=settings.paths.media_dir,

@@ -15,34 +15,8 @@ import click
 
 from db.maintenance.errors import MaintenanceError
 from worker import logs
-from worker.settings import ConfigError, Settings, load
-
-
-class Ctx:
-    """What the group hands to its commands: a lazily loaded Settings and App."""
-
-    def __init__(self, config: str | None, overrides: dict[str, Any] | None = None) -> None:
-        self.config = config
-        self.overrides = overrides or {}
-        self._settings: Settings | None = None
-        self._app: Any = None
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            self._settings = load(self.config, overrides=self.overrides)
-        return self._settings
-
-    @property
-    def app(self) -> Any:
-        if self._app is None:
-            from worker.app import build
-
-            self._app = build(self.settings)
-        return self._app
-
-
-pass_ctx = click.make_pass_decorator(Ctx)
+from worker.context import Ctx
+from worker.settings import ConfigError
 
 
 class DarkroomGroup(click.Group):

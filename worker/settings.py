@@ -28,12 +28,12 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from jobs.duties import MaintenanceSettings
-from jobs.embedding_settings import EmbeddingSettings
-from worker.health import HealthSettings
+from jobs.maintenance.duties import MaintenanceSettings
+from jobs.embeddings.settings import EmbeddingSettings
+from worker.status.health import HealthSettings
 from worker.heartbeat import HeartbeatSettings
-from worker.metrics import MetricsSettings
-from worker.web.server import ServeSettings
+from worker.status.metrics import MetricsSettings
+from worker.status.web.server import ServeSettings
 
 ENV_PREFIX = "DARKROOM_"
 DEFAULT_CONFIG = "config.toml"

@@ -24,8 +24,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from jobs.embedders import EmbedInput, LocalEmbedder  # noqa: E402
-from jobs.vectors import IndexSettings, VectorStore  # noqa: E402
+from jobs.embeddings.embedders import EmbedInput, LocalEmbedder  # noqa: E402
+from jobs.embeddings.store import IndexSettings, VectorStore  # noqa: E402
 
 
 def _photos_module():  # the generator the tests use

@@ -41,7 +41,7 @@ def darkroom(files: list[Path], workers: int, out: Path, overrides: dict) -> dic
     from db import images
     from db.models import Status
     from jobs.intake import submit_file
-    from worker import consumer
+    from worker import daemon
     from worker.app import build, lane_rule
     from worker.settings import load
 
@@ -57,7 +57,7 @@ def darkroom(files: list[Path], workers: int, out: Path, overrides: dict) -> dic
            for f in files]
     t_enqueue = time.perf_counter() - t0
     t1 = time.perf_counter()
-    consumer.drain(app, workers=workers)
+    daemon.drain(app, workers=workers)
     wall = time.perf_counter() - t1
     stages: dict[str, float] = {}
     sizes = {"webp": 0, "avif": 0}
@@ -290,7 +290,7 @@ def report(rows: list[dict], dr: dict, dr1: dict, n: int, count: int) -> None:
     stages = dr1["stages"]
     in_task = sum(v for k, v in stages.items() if k not in ("write", "db"))
     overhead = dr1["wall_s"] - in_task
-    print(f"\nDarkroom 1 worker, per-stage CPU time over the set (s): "
+    print("\nDarkroom 1 worker, per-stage CPU time over the set (s): "
           + ", ".join(f"{k} {v:.2f}" for k, v in sorted(stages.items())))
     print(f"queue + DB + file overhead (1 worker): {overhead:.2f}s of {dr1['wall_s']:.2f}s = "
           f"{100 * overhead / dr1['wall_s']:.1f}% (enqueue, not in the wall time: {dr1['enqueue_s']:.2f}s)")

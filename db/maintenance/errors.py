@@ -7,7 +7,7 @@
     +-- TtlRuleError            a TTL rule names something the schema does not have
     +-- DutyFailed              the duty ran and found a problem (corrupt copy, failed check)
 
-``db`` knows nothing of the queue: tasks in ``jobs/maintenance.py`` decide
+``db`` knows nothing of the queue: tasks in ``jobs/maintenance/files.py`` decide
 whether an error is retryable. All of these are permanent for a given run.
 """
 

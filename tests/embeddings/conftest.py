@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.vectors import VectorStore
+from jobs.embeddings.store import VectorStore
 from tests.embeddings.embed_photos import write_corpus
 
 

@@ -13,7 +13,7 @@ import pytest
 from tests.embeddings.embed_server import EmbedServer, Reply, expected_vector
 from PIL import Image
 
-from jobs.embedders import (
+from jobs.embeddings.embedders import (
     EmbedderRejected,
     EmbedderUnavailable,
     EmbedInput,
@@ -21,7 +21,7 @@ from jobs.embedders import (
     HttpEmbedderSettings,
     InputRejected,
 )
-from jobs.embedders.http import retry_after_s
+from jobs.embeddings.embedders.http import retry_after_s
 
 DIM = 16
 

@@ -9,8 +9,8 @@ import pytest
 from tests.embeddings.embed_photos import TRANSFORMS, make_photo
 from PIL import Image
 
-from jobs.embedders import EmbedInput, InputRejected, LocalEmbedder, make_embedder
-from jobs.vectors import VectorStore
+from jobs.embeddings.embedders import EmbedInput, InputRejected, LocalEmbedder, make_embedder
+from jobs.embeddings.store import VectorStore
 
 
 def test_vectors_are_unit_float32_of_the_declared_dim(corpus: list[Path]) -> None:

@@ -18,12 +18,12 @@ from db import images
 from db.engine import write_session
 from db.models import Image as ImageRow
 from db.models import Status
-from jobs import embedding_lease
-from jobs.embedders import HttpEmbedder, HttpEmbedderSettings, LocalEmbedder
-from jobs.embedding import LEASE_NAME, run_step
-from jobs.embedding_settings import EmbeddingSettings
-from jobs.similarity import SimilarityError, similar
-from jobs.vectors import VectorStore
+from jobs.embeddings import lease as embedding_lease
+from jobs.embeddings.embedders import HttpEmbedder, HttpEmbedderSettings, LocalEmbedder
+from jobs.embeddings.step import LEASE_NAME, run_step
+from jobs.embeddings.settings import EmbeddingSettings
+from jobs.embeddings.similarity import SimilarityError, similar
+from jobs.embeddings.store import VectorStore
 from tests.embeddings.embed_photos import TRANSFORMS
 from tests.embeddings.embed_server import EmbedServer
 from worker.app import App, build
@@ -148,7 +148,7 @@ def test_outage_leaves_images_waiting_and_logs_once(app: App, corpus: list[Path]
     cfg = settings_of(app, embedder="http", http=http, backoff_s=0.05, max_backoff_s=0.05)
     emb = HttpEmbedder(http, sleep=lambda s: None)
     server.down = True
-    caplog.set_level(logging.INFO, logger="jobs.embedding")
+    caplog.set_level(logging.INFO, logger="jobs.embeddings.step")
     outcomes = []
     for _ in range(3):
         outcomes.append(step(app, emb, cfg).outcome)
@@ -183,7 +183,7 @@ def test_401_backs_off_without_marking_images(app: App, corpus: list[Path], serv
     server.script = [Reply(401, body={"error": "bad key"})]
     assert step(app, HttpEmbedder(http), cfg).outcome == "misconfigured"
     assert len(server.requests) == 1
-    assert [r.levelno for r in caplog.records if r.name == "jobs.embedding"] == [logging.ERROR]
+    assert [r.levelno for r in caplog.records if r.name == "jobs.embeddings.step"] == [logging.ERROR]
     assert images.get(app.engine, ids[0]).embedding_model is None  # type: ignore[union-attr]
 
 
@@ -233,7 +233,7 @@ def test_optimize_runs_on_schedule_and_bounds_fragments(app: App, corpus: list[P
 
 
 def test_deleted_rows_lose_their_vectors(app: App, corpus: list[Path]) -> None:
-    from jobs.vectors import delete_vectors
+    from jobs.embeddings.store import delete_vectors
 
     ids = completed(app, corpus[:3])
     cfg = settings_of(app)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jobs.vectors import IndexSettings, VectorError, VectorStore, delete_vectors, table_name
+from jobs.embeddings.store import IndexSettings, VectorError, VectorStore, delete_vectors, table_name
 
 DIM = 32
 

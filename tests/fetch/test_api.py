@@ -14,7 +14,7 @@ import pytest
 
 from db import images
 from tests.imagefiles import photo
-from worker import consumer
+from worker import daemon
 from worker.api import Darkroom, ImageExists, ImageNotFound
 
 from .conftest import LocalServer, image_bytes, send
@@ -35,7 +35,7 @@ def open_darkroom(make_config: Callable[..., Path]) -> Iterator[Callable[..., Da
 
 
 def drain(dr: Darkroom) -> None:
-    assert consumer.drain(dr.app, workers=1) == 0
+    assert daemon.drain(dr.app, workers=1) == 0
 
 
 def test_submit_path_bytes_and_url_then_variants(open_darkroom: Callable[..., Darkroom], server: LocalServer,

@@ -19,7 +19,7 @@ from jobs.intake import submit_file
 from tests.conftest import run_cli
 from tests.imaging.test_hostile import REASONS
 from tests.test_acceptance import start_worker, wait_for
-from worker import consumer
+from worker import daemon
 from worker.app import build, lane_rule
 from worker.settings import load
 
@@ -105,15 +105,15 @@ def test_large_images_take_the_large_lane_and_wait_for_a_slot(make_config, tmp_p
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         app.install_context()
-        from jobs import context, process
+        from jobs import context, image_job
 
-        assert process.process_image(context.current(), small_id) == "completed"
-        assert process.process_image(context.current(), big_id) == "deferred"
+        assert image_job.process_image(context.current(), small_id) == "completed"
+        assert image_job.process_image(context.current(), big_id) == "deferred"
         row = images.get(app.engine, big_id)
         assert row.status == Status.PENDING.value and row.attempts == 0
     finally:
         holder.communicate("", timeout=10)
-    assert consumer.drain(app, workers=1) == 0  # the slot is free now
+    assert daemon.drain(app, workers=1) == 0  # the slot is free now
     assert images.get(app.engine, big_id).status == Status.COMPLETED.value
     with lanes.large_slot(lanes_dir, 1) as held:
         assert held, "the slot was released after the render"

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from db.maintenance.runs import last_runs
-from jobs import duties
+from jobs.maintenance import duties
 from tests.conftest import run_cli
 from worker.app import App
 from worker.cli import main

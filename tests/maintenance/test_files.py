@@ -12,7 +12,7 @@ from sqlalchemy import Engine, func, select
 from db.engine import write_session
 from db.maintenance.ttl import TtlRule, sweep
 from db.models import Image, ImageVariant
-from jobs.maintenance import image_file_remover, sweep_orphans
+from jobs.maintenance.files import image_file_remover, sweep_orphans
 from jobs.media import original_relpath, variant_relpath
 
 DAY = 86_400
@@ -105,7 +105,7 @@ def test_orphan_sweep(engine: Engine, tmp_path: Path) -> None:
 
 def test_rows_pointing_outside_the_media_dir_are_refused(engine: Engine, tmp_path: Path) -> None:
     from db.maintenance.ttl import DeletedImages
-    from jobs.maintenance import remove_image_files
+    from jobs.maintenance.files import remove_image_files
 
     media = tmp_path / "media"
     media.mkdir()

@@ -18,7 +18,7 @@ import pytest
 from jobs.intake import submit_file
 from tests.conftest import wait_for  # noqa: F401  (re-exported for the ops tests)
 from tests.imagefiles import photo
-from worker import consumer
+from worker import daemon
 from worker.app import App
 
 # Fast heartbeats so "dead within the timeout" is measured in seconds.
@@ -56,7 +56,7 @@ def mixed_batch(app: App, tmp_path: Path) -> Batch:
     missing = photo(tmp_path / "in" / "gone.png", (50, 50))
     failed.append(submit(app, missing))
     (app.settings.paths.media_dir / _original_of(app, failed[-1])).unlink()
-    consumer.drain(app, 1)
+    daemon.drain(app, 1)
     # Inserted after the drain and never processed: still pending.
     pending = [submit(app, photo(tmp_path / "in" / f"later{i}.jpg", (90, 90))) for i in range(2)]
     return Batch(completed, failed, pending)

@@ -15,6 +15,7 @@ from db.engine import read_sessions
 from db.models import Worker
 from tests.ops.conftest import FAST_HEARTBEAT, WorkerProcess, wait_for
 from worker import heartbeat
+from worker.status import workers
 from worker.app import App, build
 from worker.settings import ConfigError, load
 
@@ -33,23 +34,23 @@ def test_killed_worker_leaves_the_live_list_within_the_timeout(
     app = _app(cfg)
     timeout = FAST_HEARTBEAT["timeout_s"]
     worker = start_worker(cfg, "worker")
-    live = wait_for(lambda: heartbeat.live_workers(app.engine, timeout), timeout=30)
+    live = wait_for(lambda: workers.live_workers(app.engine, timeout), timeout=30)
     assert len(live) == 1 and live[0].pid == worker.proc.pid and live[0].concurrency == 2
     first_beat = live[0].heartbeat_at
-    wait_for(lambda: heartbeat.live_workers(app.engine, timeout)[0].heartbeat_at > first_beat, timeout=5)
+    wait_for(lambda: workers.live_workers(app.engine, timeout)[0].heartbeat_at > first_beat, timeout=5)
 
     os.kill(worker.proc.pid, signal.SIGKILL)
     killed_at = time.time()
     worker.proc.wait(timeout=10)
     # Still listed right after the kill: liveness is the heartbeat's age, nothing else.
-    assert heartbeat.live_workers(app.engine, timeout)
-    wait_for(lambda: not heartbeat.live_workers(app.engine, timeout), timeout=timeout + 5, interval=0.05)
+    assert workers.live_workers(app.engine, timeout)
+    wait_for(lambda: not workers.live_workers(app.engine, timeout), timeout=timeout + 5, interval=0.05)
     gone_after = time.time() - killed_at
     assert gone_after <= timeout + 0.3, f"listed {gone_after:.2f}s after the kill (timeout {timeout}s)"
     with read_sessions(app.engine)() as s:
         row = s.get(Worker, live[0].id)
         assert row is not None and row.stopped_at is None  # killed: no clean stop recorded
-    assert heartbeat.stale_count(app.engine, timeout) == 1
+    assert workers.stale_count(app.engine, timeout) == 1
     app.close()
 
 
@@ -58,11 +59,11 @@ def test_clean_stop_records_stopped_at(make_config: Callable[..., Path],
     cfg = make_config(heartbeat=FAST_HEARTBEAT)
     app = _app(cfg)
     worker = start_worker(cfg, "worker")
-    wait_for(lambda: heartbeat.live_workers(app.engine, 1.5), timeout=30)
+    wait_for(lambda: workers.live_workers(app.engine, 1.5), timeout=30)
     assert worker.stop(signal.SIGTERM) == 0, worker.output
     # Gone at once, not after the timeout, and not counted as a crash.
-    assert heartbeat.live_workers(app.engine, 1.5) == []
-    assert heartbeat.stale_count(app.engine, 1.5) == 0
+    assert workers.live_workers(app.engine, 1.5) == []
+    assert workers.stale_count(app.engine, 1.5) == 0
     app.close()
 
 
@@ -82,7 +83,7 @@ def test_reap_reports_a_crash_once_and_prunes_old_rows(app: App) -> None:
     assert rows["crashed"].stopped_at == pytest.approx(now - 100)
     # A worker that was only slow comes back to life with its next beat.
     assert heartbeat.beat(app.engine, "crashed")
-    assert {w.id for w in heartbeat.live_workers(app.engine, 30)} == {"alive", "crashed"}
+    assert {w.id for w in workers.live_workers(app.engine, 30)} == {"alive", "crashed"}
 
 
 def test_heartbeat_thread_logs_a_crashed_peer_as_an_error(app: App, caplog: pytest.LogCaptureFixture) -> None:
@@ -96,7 +97,7 @@ def test_heartbeat_thread_logs_a_crashed_peer_as_an_error(app: App, caplog: pyte
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1 and "peer-1-dead" in errors[0].getMessage()
     assert "presumed crashed" in errors[0].getMessage()
-    assert heartbeat.live_workers(app.engine, 1) == []  # this one stopped cleanly too
+    assert workers.live_workers(app.engine, 1) == []  # this one stopped cleanly too
 
 
 def test_huey_worker_death_is_logged_as_an_error(caplog: pytest.LogCaptureFixture) -> None:

@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from db.engine import write_session
 from db.models import MaintenanceRun
 from tests.ops.conftest import FAST_HEARTBEAT, WorkerProcess, free_port, make_files, submit, wait_for
-from worker import metrics
+from worker.status import metrics
 from worker.app import App, build
 from worker.settings import ConfigError, load
 

@@ -19,7 +19,7 @@ from tests.conftest import run_cli
 from tests.ops.conftest import Batch
 from worker import heartbeat
 from worker.app import App
-from worker.report import STATUS_VERSION, gather, render_text
+from worker.status.report import STATUS_VERSION, gather, render_text
 
 
 def test_status_json_after_a_mixed_batch(app: App, mixed_batch: Batch, config_path: Path) -> None:
@@ -114,7 +114,7 @@ def test_status_watch_refreshes_until_interrupted(config_path: Path) -> None:
 
 
 def test_status_counts_vector_rows_when_a_store_exists(app: App) -> None:
-    vectors = pytest.importorskip("jobs.vectors", reason="jobs.vectors (the LanceDB store) is not in this tree")
+    vectors = pytest.importorskip("jobs.embeddings.store", reason="jobs.embeddings.store (the LanceDB store) is not in this tree")
     import numpy as np
 
     assert gather(app)["vectors"] is None  # no store on disk yet: nothing is created by asking

@@ -15,7 +15,7 @@ from db.engine import write_session
 from db.models import ImageVariant
 from tests.ops.conftest import Batch
 from worker.app import App
-from worker.web.server import ServeSettings, StatusServer, make_server
+from worker.status.web.server import ServeSettings, StatusServer, make_server
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 CHROMEDRIVER = shutil.which("chromedriver")

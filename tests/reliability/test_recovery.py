@@ -17,7 +17,7 @@ from tests.conftest import TEST_SECTIONS, merge, run_cli, write_config
 from tests.imagefiles import photo
 from tests.reliability.checks import assert_all_completed_cleanly
 from tests.reliability.conftest import WorkerProc, db_path, query, wait_for
-from worker import consumer
+from worker import daemon
 from worker.app import build
 from worker.settings import load
 
@@ -84,7 +84,7 @@ def _submit_and_drain(cfg: Path, files: list[Path]) -> list[str]:
     try:
         app.migrate()
         ids = [submit_file(app.engine, app.tasks, app.settings.paths.media_dir, f).image_id for f in files]
-        consumer.drain(app)
+        daemon.drain(app)
         return ids
     finally:
         app.close()

@@ -15,7 +15,7 @@ from tests import backends
 from tests.conftest import backend_params
 from tests.imagefiles import photo
 from tests.test_compat import SEED_004_DDL
-from worker import consumer
+from worker import daemon
 from worker.app import build
 from worker.settings import load
 
@@ -40,7 +40,7 @@ def test_existing_seed_schema_on_postgres_is_adopted_and_its_rows_processed(
         app.migrate()
         app.migrate()  # idempotent on an adopted schema too
         assert current_revision(app.engine) is not None
-        consumer.drain(app)  # the reconciler finds the row nobody enqueued
+        daemon.drain(app)  # the reconciler finds the row nobody enqueued
         row = images.get(app.engine, "app-1")
         assert row is not None and row.status == "completed", row and row.error
         assert row.metadata_ == '{"alt": "x"}' and row.created_at == 1700000000

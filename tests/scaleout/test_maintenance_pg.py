@@ -9,7 +9,7 @@ from db.engine import read_sessions
 from db.models import MaintenanceRun
 from tests import backends
 from tests.conftest import backend_params, run_cli
-from worker import consumer
+from worker import daemon
 from worker.app import App
 
 pytestmark = pytest.mark.parametrize("backend", backend_params(backends.PG_REDIS), indirect=True)
@@ -22,7 +22,7 @@ def test_every_scheduled_duty_runs_ok_on_postgres(app: App) -> None:
     assert {"sweep", "optimize", "checkpoint", "check"} <= set(app.duties)
     for task in app.duties.values():
         app.huey.enqueue(task.s())
-    consumer.drain(app)
+    daemon.drain(app)
     with read_sessions(app.engine)() as s:
         runs = {r.name: r for r in s.scalars(select(MaintenanceRun))}
     assert {n: r.outcome for n, r in runs.items() if n in app.duties} == {

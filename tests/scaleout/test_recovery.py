@@ -24,7 +24,7 @@ from db.models import Image, Status
 from jobs.intake import submit_file
 from tests.conftest import all_backends, run_cli
 from tests.imagefiles import photo
-from worker import consumer
+from worker import daemon
 from worker.app import App
 from worker.settings import load
 
@@ -53,7 +53,7 @@ def test_reconciler_recovers_lost_messages_and_dead_claims(app: App, tmp_path: P
     with write_session(app.engine) as s:  # enqueued long ago: past requeue_after_s
         s.execute(update(Image).where(Image.id.in_(ids[3:])).values(enqueued_at=time.time() - 3600))
 
-    consumer.drain(app)  # reconciles first, then empties the queue
+    daemon.drain(app)  # reconciles first, then empties the queue
 
     rows = {i: images.get(app.engine, i) for i in [*ids, inserted_only]}
     assert rows[ids[2]].status == "failed"

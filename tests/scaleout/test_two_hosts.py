@@ -20,7 +20,7 @@ from sqlalchemy import Engine, func, select
 from db import images
 from db.engine import make_engine, read_sessions
 from db.models import Image
-from jobs.vectors import VectorStore
+from jobs.embeddings.store import VectorStore
 from tests import backends
 from tests.conftest import backend_params, run_cli
 from tests.imagefiles import photo

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from worker.cli import Ctx, pass_ctx
+from worker.context import Ctx, pass_ctx
 
 
 def make_samples(dest: Path) -> list[Path]:
@@ -48,8 +48,8 @@ def demo(ctx: Ctx, workers: int | None) -> None:
     """
     from db import images
     from jobs.intake import submit_file
-    from worker import consumer
-    from worker.report import gather, render_text
+    from worker import daemon
+    from worker.status.report import gather, render_text
 
     app = ctx.app
     settings = ctx.settings
@@ -57,7 +57,7 @@ def demo(ctx: Ctx, workers: int | None) -> None:
     samples = make_samples(settings.paths.data_dir / "demo-input")
     ids = [submit_file(app.engine, app.tasks, settings.paths.media_dir, p).image_id for p in samples]
     click.echo(f"enqueued {len(ids)} sample images; processing...")
-    consumer.drain(app, workers or settings.queue.workers)
+    daemon.drain(app, workers or settings.queue.workers)
     for image_id, src in zip(ids, samples):
         row = images.get(app.engine, image_id)
         assert row is not None

@@ -10,7 +10,7 @@ import click
 from jobs.bulk import import_files
 from jobs.intake import iter_image_files
 from worker.app import lane_rule
-from worker.cli import Ctx, pass_ctx
+from worker.context import Ctx, pass_ctx
 
 
 @click.command()

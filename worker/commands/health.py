@@ -4,7 +4,7 @@ import json
 
 import click
 
-from worker.cli import Ctx, pass_ctx
+from worker.context import Ctx, pass_ctx
 
 
 @click.command()
@@ -23,7 +23,7 @@ def health(ctx: Ctx, local: bool, as_json: bool, quiet: bool) -> None:
       darkroom health && echo healthy
       darkroom health --local --quiet     # container HEALTHCHECK
     """
-    from worker.health import check
+    from worker.status.health import check
 
     result = check(ctx.settings, local=local)
     if as_json:

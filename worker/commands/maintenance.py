@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from worker.cli import Ctx, pass_ctx
+from worker.context import Ctx, pass_ctx
 
 
 @click.group()
@@ -29,7 +29,7 @@ def maintenance() -> None:
 
 def _run(ctx: Ctx, name: str, as_json: bool, **kwargs: Any) -> None:
     from db.maintenance.files import require_database
-    from jobs import duties
+    from jobs.maintenance import duties
 
     app = ctx.app
     require_database(app.engine)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import click
 
 from db.migrate import current_revision
-from worker.cli import Ctx, pass_ctx
+from worker.context import Ctx, pass_ctx
 
 
 @click.command()

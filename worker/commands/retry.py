@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import click
 
-from worker.cli import Ctx, pass_ctx
+from worker.context import Ctx, pass_ctx
 
 
 @click.command()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import click
 
-from worker.cli import Ctx, pass_ctx
+from worker.context import Ctx, pass_ctx
 
 
 @click.command()
@@ -24,7 +24,7 @@ def worker(ctx: Ctx, drain: bool, workers: int | None, metrics_port: int | None)
       darkroom worker --drain         # one-shot: empty the queue, then exit
       darkroom worker --metrics-port 9464
     """
-    from worker import consumer
+    from worker import daemon
 
     if metrics_port is not None:
         if drain:
@@ -33,7 +33,7 @@ def worker(ctx: Ctx, drain: bool, workers: int | None, metrics_port: int | None)
 
     app = ctx.app
     if drain:
-        code = consumer.drain(app, workers or ctx.settings.queue.workers)
+        code = daemon.drain(app, workers or ctx.settings.queue.workers)
     else:
-        code = consumer.run_daemon(app, workers)
+        code = daemon.run_daemon(app, workers)
     raise SystemExit(code)

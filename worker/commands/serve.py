@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import click
 
-from worker.cli import Ctx, pass_ctx
+from worker.context import Ctx, pass_ctx
 
 
 @click.command()
@@ -23,7 +23,7 @@ def serve(ctx: Ctx, host: str | None, port: int | None) -> None:
     """
     import dataclasses
 
-    from worker.web.server import ServeSettings, make_server
+    from worker.status.web.server import ServeSettings, make_server
 
     cfg: ServeSettings = getattr(ctx.settings, "serve", ServeSettings())
     cfg = dataclasses.replace(cfg, host=cfg.host if host is None else host,

@@ -7,7 +7,7 @@ import json
 
 import click
 
-from worker.cli import Ctx, pass_ctx
+from worker.context import Ctx, pass_ctx
 
 
 @click.command()
@@ -28,8 +28,8 @@ def similar(ctx: Ctx, query: str, limit: int, as_json: bool) -> None:
       darkroom similar 0190c8e2-7d1a-7c3e-9f0a-2b4c6d8e0f12 --limit 5
       darkroom similar ~/Pictures/beach.jpg --json
     """
-    from jobs.similarity import SimilarityError
-    from jobs.similarity import similar as find
+    from jobs.embeddings.similarity import SimilarityError
+    from jobs.embeddings.similarity import similar as find
 
     app = ctx.app
     app.migrate()

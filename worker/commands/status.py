@@ -6,7 +6,7 @@ import time
 
 import click
 
-from worker.cli import Ctx, pass_ctx
+from worker.context import Ctx, pass_ctx
 
 CLEAR = "\x1b[H\x1b[2J"  # cursor home + clear screen: redraw in place
 
@@ -27,7 +27,7 @@ def status(ctx: Ctx, as_json: bool, watch: bool, interval: float) -> None:
       darkroom status --watch
       darkroom status --json | jq .images.failed
     """
-    from worker.report import gather, render_text
+    from worker.status.report import gather, render_text
 
     app = ctx.app
     app.migrate()

@@ -146,7 +146,7 @@ class StatusHandler(BaseHTTPRequestHandler):
             elif path == "/health":
                 self._health()
             elif path == "/static/style.css":
-                css = resources.files("worker.web").joinpath("style.css").read_bytes()
+                css = resources.files("worker.status.web").joinpath("style.css").read_bytes()
                 self._send(200, css, "text/css; charset=utf-8", {"Cache-Control": "max-age=300"})
             elif path.startswith("/variants/"):
                 self._variant(path[len("/variants/"):])
@@ -165,9 +165,9 @@ class StatusHandler(BaseHTTPRequestHandler):
     # --- routes ---------------------------------------------------------------
 
     def _page(self) -> None:
-        from worker import figures
-        from worker.report import gather
-        from worker.web.page import render
+        from worker.status import figures
+        from worker.status.report import gather
+        from worker.status.web.page import render
 
         app, cfg = self.server.app, self.server.settings
         body = render(gather(app), figures.recent_failures(app.engine, cfg.recent),
@@ -175,13 +175,13 @@ class StatusHandler(BaseHTTPRequestHandler):
         self._send(200, body.encode(), "text/html; charset=utf-8", {"Cache-Control": "no-store"})
 
     def _json(self) -> None:
-        from worker.report import gather
+        from worker.status.report import gather
 
         body = json.dumps(gather(self.server.app), indent=2).encode()
         self._send(200, body, "application/json", {"Cache-Control": "no-store"})
 
     def _health(self) -> None:
-        from worker.health import check
+        from worker.status.health import check
 
         result = check(self.server.app.settings)
         if result.ok:

@@ -1,6 +1,6 @@
 """Settings of embeddings and similarity search: ``[embeddings]`` in config.toml.
 
-Kept apart from :mod:`jobs.embedding` so loading the config does not import LanceDB.
+Kept apart from :mod:`jobs.embeddings.step` so loading the config does not import LanceDB.
 """
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from jobs.embedders.http import HttpEmbedderSettings
+from jobs.embeddings.embedders.http import HttpEmbedderSettings
 
 if TYPE_CHECKING:
-    from jobs.embedders.base import Embedder
-    from jobs.vectors import VectorStore
+    from jobs.embeddings.embedders.base import Embedder
+    from jobs.embeddings.store import VectorStore
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class EmbeddingSettings:
                 raise ValueError(f"{name}: expected a number > 0")
 
     def store(self) -> VectorStore:
-        from jobs.vectors import IndexSettings, VectorStore  # LanceDB is a slow import: only when used
+        from jobs.embeddings.store import IndexSettings, VectorStore  # LanceDB is a slow import: only when used
 
         return VectorStore(
             self.lancedb_dir, read_consistency_s=self.read_consistency_s, keep_versions_s=self.keep_versions_s,
@@ -61,12 +61,12 @@ class EmbeddingSettings:
 
     def model_name(self) -> str:
         """The configured model's name, without building the embedder."""
-        from jobs.embedders.http import model_name
-        from jobs.embedders.local import LocalEmbedder
+        from jobs.embeddings.embedders.http import model_name
+        from jobs.embeddings.embedders.local import LocalEmbedder
 
         return LocalEmbedder.model if self.embedder == "local" else model_name(self.http)
 
     def make_embedder(self) -> Embedder:
-        from jobs.embedders import make_embedder
+        from jobs.embeddings.embedders import make_embedder
 
         return make_embedder(self.embedder, self.http)

@@ -34,7 +34,7 @@ from db.maintenance.check import check
 from db.maintenance.checkpoint import checkpoint
 from db.maintenance.optimize import optimize
 from db.maintenance.ttl import TtlRule, check_rules, sweep
-from jobs.maintenance import DeleteEmbeddings, image_file_remover, sweep_orphans
+from jobs.maintenance.files import DeleteEmbeddings, image_file_remover, sweep_orphans
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from worker import heartbeat, metrics
+from worker import heartbeat
+from worker.status import metrics
 
 if TYPE_CHECKING:
     from worker.app import App

@@ -36,19 +36,18 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import Engine
 
-from jobs import embedding_lease as lease
-from jobs import embedding_rows as rows
 from jobs import media
-from jobs.embedders import (
+from jobs.embeddings import lease, rows
+from jobs.embeddings.embedders import (
     EmbedderError,
     EmbedderRejected,
     EmbedderUnavailable,
     EmbedInput,
     InputRejected,
 )
-from jobs.embedders.base import Embedder
-from jobs.embedding_settings import EmbeddingSettings
-from jobs.vectors import VectorStore, VectorStoreError
+from jobs.embeddings.embedders.base import Embedder
+from jobs.embeddings.settings import EmbeddingSettings
+from jobs.embeddings.store import VectorStore, VectorStoreError
 
 log = logging.getLogger(__name__)
 

@@ -20,11 +20,11 @@ from sqlalchemy import Engine, select
 
 from db.engine import read_sessions
 from db.models import Image
-from jobs import embedding_rows as rows
-from jobs.embedders import EmbedderError, EmbedInput, LocalEmbedder
-from jobs.embedders.base import Embedder
-from jobs.embedding import EmbeddingSettings
-from jobs.vectors import VectorStore
+from jobs.embeddings import rows
+from jobs.embeddings.embedders import EmbedderError, EmbedInput, LocalEmbedder
+from jobs.embeddings.embedders.base import Embedder
+from jobs.embeddings.step import EmbeddingSettings
+from jobs.embeddings.store import VectorStore
 
 
 class SimilarityError(Exception):

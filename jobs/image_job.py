@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy.exc import OperationalError
 
 from db import images
-from jobs import imaging, lanes, media, remote
+from jobs import imaging, lanes, media, originals
 from jobs.context import JobContext
 from jobs.errors import DarkroomError, MissingOriginal, PermanentError, RetryableError
 
@@ -107,7 +107,7 @@ def _defer_large(ctx: JobContext, image_id: str, owner: str) -> str:
 
 
 def _render_and_store(ctx: JobContext, claimed: images.Claimed) -> tuple[dict, list[images.VariantRow], dict[str, float]]:
-    claimed = remote.ensure_original(ctx, claimed)  # URL rows: fetch the original first
+    claimed = originals.ensure_original(ctx, claimed)  # URL rows: fetch the original first
     source = media.resolve_original(ctx.media_dir, claimed.original_path)
     if not source.is_file():
         raise MissingOriginal(f"original file not found: {claimed.original_path}")

@@ -31,7 +31,7 @@ from sqlalchemy import text
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from worker.heartbeat import LiveWorker
+    from worker.status.workers import LiveWorker
     from worker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -65,8 +65,9 @@ class HealthResult:
 def check(settings: Settings, local: bool = False, now: float | None = None) -> HealthResult:
     """Run every check; a failing check never stops the others (except a dead database)."""
     from db.engine import make_engine
-    from worker import figures
-    from worker.heartbeat import HeartbeatSettings, live_workers
+    from worker.status import figures
+    from worker.heartbeat import HeartbeatSettings
+    from worker.status.workers import live_workers
 
     now = now or time.time()
     problems: list[str] = []
@@ -126,7 +127,7 @@ def _check_queue(settings: Settings) -> str | None:
 
 def _overdue(engine: Engine, limits: dict[str, float], live: Sequence[LiveWorker],
              now: float) -> list[str]:
-    from worker import figures
+    from worker.status import figures
 
     last_ok = figures.last_ok_run_at(engine)
     up_since = min((w.started_at for w in live), default=None)

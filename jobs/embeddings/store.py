@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from jobs.embedders.base import EmbedderError, check_vectors
+from jobs.embeddings.embedders.base import EmbedderError, check_vectors
 
 log = logging.getLogger(__name__)
 

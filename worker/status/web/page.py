@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from worker.report import human_age, human_bytes
+from worker.status.report import human_age, human_bytes
 
 
 def esc(value: Any) -> str:
@@ -37,7 +37,7 @@ def _td(value: Any, cls: str = "") -> str:
 
 def render(report: dict[str, Any], failures: list[dict[str, Any]], completed: list[dict[str, Any]],
            refresh_s: int = 0) -> str:
-    """The whole page. ``report`` is ``worker.report.gather``; the lists come from ``figures``."""
+    """The whole page. ``report`` is ``worker.status.report.gather``; the lists come from ``figures``."""
     now = report.get("generated_at", time.time())
     counts = report["images"]
     q = report.get("queue", {})

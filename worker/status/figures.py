@@ -211,13 +211,13 @@ def queue_storage(queue_url: str) -> dict[str, Any]:
 def vector_rows(directory: Path) -> dict[str, Any] | None:
     """Rows per embedding model in the LanceDB store, when there is one.
 
-    ``jobs.vectors`` is optional here: without it (or without a store on
+    ``jobs.embeddings.store`` is optional here: without it (or without a store on
     disk) the answer is None rather than an error.
     """
     if not directory.is_dir():
         return None
     try:
-        from jobs.vectors import VectorStore  # type: ignore[import-not-found,unused-ignore]
+        from jobs.embeddings.store import VectorStore  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         return None
     try:

@@ -11,7 +11,7 @@ Two kinds of figures, collected where each is true:
   instead would be wrong here: the database is shared by every worker host,
   so each daemon would report the whole fleet's jobs (summing in Prometheus
   would double count), and retries and skips leave no row to count.
-  The figures come from the one log record per job that ``jobs.process``
+  The figures come from the one log record per job that ``jobs.image_job``
   already emits (``extra=`` outcome, duration_s, timings), so the job code
   needs no metrics hooks.
 * **Shared state** (queue depth, oldest pending age, image counts,
@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 DIR_PREFIX = "darkroom-metrics-"  # + "<daemon pid>-<random>" in the temp dir
-JOB_LOGGER = "jobs.process"
+JOB_LOGGER = "jobs.image_job"
 STAGES = ("decode", "resize", "encode_webp", "encode_avif", "write", "db")
 JOB_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 STAGE_BUCKETS_S = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -121,8 +121,9 @@ class StateCollector:
 
         from db import images
         from jobs.queue import queue_depth
-        from worker import figures
-        from worker.heartbeat import HeartbeatSettings, live_workers
+        from worker.status import figures
+        from worker.heartbeat import HeartbeatSettings
+        from worker.status.workers import live_workers
 
         app, engine = self.app, self.app.engine
         up = GaugeMetricFamily("darkroom_database_up", "1 if the shared database answered this scrape.")

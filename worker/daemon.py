@@ -3,7 +3,7 @@
 ``run_daemon`` runs until SIGTERM or SIGINT; both are graceful: the consumer
 stops taking work, waits up to ``jobs.grace_s`` for tasks in hand, then
 gives whatever it still holds back to ``pending``. Worker processes die with
-the consumer (see ``worker/processes.py``); a worker that dies on its own has
+the consumer (see ``worker/huey_consumer.py``); a worker that dies on its own has
 its image recovered at once. ``drain`` processes until the queue and the
 schedule are empty, then returns (one-shot runs, tests).
 
@@ -27,11 +27,11 @@ from huey import Huey
 
 from db import images, leases
 from db.maintenance.checkpoint import checkpoint_on_shutdown
-from jobs import duties
+from jobs.maintenance import duties
 from jobs.reconcile import reconcile
-from worker import ops
+from worker import services
 from worker.app import App
-from worker.processes import DarkroomConsumer, die_with_parent
+from worker.huey_consumer import DarkroomConsumer, die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def run_daemon(app: App, workers: int | None = None) -> int:
     )
     duties.catch_up(app.engine, app.duty_env, app.duties)
     reconciler = Reconciler(app, owner)
-    services = ops.start(app, owner, workers or settings.queue.workers)  # heartbeat, metrics (#8)
+    running = services.start(app, owner, workers or settings.queue.workers)  # heartbeat, metrics (#8)
     log.info("worker %s started: %d %s workers, queue %s", owner,
              workers or settings.queue.workers, settings.queue.worker_type, settings.queue.url)
     try:
@@ -127,7 +127,7 @@ def run_daemon(app: App, workers: int | None = None) -> int:
             log.info("released %d unfinished image(s) back to pending", released)
         reconciler.join(5)
         checkpoint_on_shutdown(app.engine, app.duty_env.queue_db)
-        services.stop()
+        running.stop()
         log.info("worker %s stopped", owner)
     return 0
 

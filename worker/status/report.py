@@ -17,9 +17,10 @@ from typing import Any
 
 from db import images
 from jobs.queue import queue_depth
-from worker import figures
+from worker.status import figures
 from worker.app import App
-from worker.heartbeat import HeartbeatSettings, live_workers, stale_count
+from worker.heartbeat import HeartbeatSettings
+from worker.status.workers import live_workers, stale_count
 
 STATUS_VERSION = 1
 
@@ -85,7 +86,7 @@ def gather(app: App, failure_groups: int = 10, examples: int = 3) -> dict[str, A
                       "queue": figures.queue_storage(app.settings.queue.url)}
     out["vectors"] = figures.vector_rows(vectors_dir(app))
     if app.settings.embeddings.enabled:
-        from jobs.embedding_rows import embedding_counts
+        from jobs.embeddings.rows import embedding_counts
 
         model = app.settings.embeddings.model_name()
         out["embeddings"] = {"model": model, **embedding_counts(engine, model)}

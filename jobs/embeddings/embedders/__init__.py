@@ -1,6 +1,6 @@
 """Embedders behind one interface: ``local`` (offline) and ``http`` (OpenAI-compatible).
 
->>> from jobs.embedders import LocalEmbedder, EmbedInput
+>>> from jobs.embeddings.embedders import LocalEmbedder, EmbedInput
 >>> LocalEmbedder().model
 'local-v1'
 """

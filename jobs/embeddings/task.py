@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from jobs.context import JobContext
-from jobs.embedding_settings import EmbeddingSettings
+from jobs.embeddings.settings import EmbeddingSettings
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def settings_of(ctx: JobContext) -> EmbeddingSettings | None:
 
 def run(ctx: JobContext) -> Any:
     """Run the embedding step with this process's embedder and store."""
-    from jobs.embedding import StepResult, run_step
+    from jobs.embeddings.step import StepResult, run_step
 
     cfg = settings_of(ctx)
     if cfg is None:
