@@ -30,6 +30,7 @@ from sqlalchemy.engine import make_url
 
 from jobs.maintenance.duties import MaintenanceSettings
 from jobs.embeddings.settings import EmbeddingSettings
+from jobs.outage import OutageSettings
 from worker.status.health import HealthSettings
 from worker.heartbeat import HeartbeatSettings
 from worker.status.metrics import MetricsSettings
@@ -206,6 +207,7 @@ class Settings:
     limits: LimitsSettings = LimitsSettings()
     imaging: ImagingSettings = ImagingSettings()
     jobs: JobSettings = JobSettings()
+    outage: OutageSettings = OutageSettings()
     fetch: FetchSettings = FetchSettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
     embeddings: EmbeddingSettings = EmbeddingSettings()
