@@ -29,6 +29,9 @@ from db import images, leases
 from db.maintenance.checkpoint import checkpoint_on_shutdown
 from jobs.maintenance import duties
 from jobs.reconcile import reconcile
+from db.errors import unreachable_from
+from jobs.outage import OUTAGES
+from jobs.queue import describe_queue_url, unreachable_queue
 from worker import services, startup
 from worker.app import App
 from worker.huey_consumer import DarkroomConsumer, die_with_parent
@@ -65,14 +68,22 @@ class Reconciler(threading.Thread):
     def __init__(self, app: App, owner: str) -> None:
         super().__init__(name="reconciler", daemon=True)
         self.app, self.owner, self.stop = app, owner, threading.Event()
+        self._where = ""
 
     def run(self) -> None:
         tick = max(self.app.settings.jobs.reconcile_interval_s / 4, 0.05)
         while True:
             try:
                 reconcile_guarded(self.app, self.owner)
-            except Exception:
-                log.exception("reconciler run failed; will try again")
+                OUTAGES.up(self._where)
+            except Exception as exc:
+                down = (unreachable_from(exc, self.app.settings.database.url)
+                        or unreachable_queue(exc, self.app.settings.queue.url))
+                if down is None:
+                    log.exception("reconciler run failed; will try again")
+                else:  # an outage: logged once by the outage log, not every tick
+                    self._where = down.where
+                    OUTAGES.down(down.where, down.reason)
             if self.stop.wait(tick):
                 return
 
@@ -111,6 +122,7 @@ def run_daemon(app: App, workers: int | None = None) -> int:
         max_delay=settings.queue.max_delay_s,
         shutdown_timeout=jobs.grace_s,
         on_worker_death=on_worker_death,
+        queue_name="{} at {}".format(*describe_queue_url(settings.queue.url)),
     )
     duties.catch_up(app.engine, app.duty_env, app.duties)
     reconciler = Reconciler(app, owner)

@@ -143,7 +143,14 @@ class Heartbeat(threading.Thread):
                               time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(w.heartbeat_at)),
                               extra={"worker_id": w.id, "event": "worker_crashed"})
             except SQLAlchemyError as exc:  # a busy or briefly unreachable database
-                log.warning("heartbeat failed (%s); will try again", exc.__class__.__name__)
+                from db.errors import unreachable_from
+                from jobs.outage import OUTAGES
+
+                down = unreachable_from(exc, self.engine.url.render_as_string(hide_password=True))
+                if down is not None:  # logged once per outage by the outage log
+                    OUTAGES.down(down.where, down.reason)
+                else:
+                    log.warning("heartbeat failed (%s); will try again", exc.__class__.__name__)
 
     def stop(self) -> None:
         self._stop_event.set()
