@@ -22,34 +22,19 @@ from __future__ import annotations
 import logging
 import socket
 import time
+import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
-if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
-    from worker.status.workers import LiveWorker
-    from worker.settings import Settings
+from db.engine import make_engine
+from jobs.queue import make_huey, queue_depth, sqlite_queue_path
+from worker.settings import Settings
+from worker.status import figures
+from worker.status.workers import LiveWorker, live_workers
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class HealthSettings:
-    # duty name (as recorded in maintenance_runs) -> the longest acceptable
-    # time since its last successful run, seconds. Empty: duties not checked.
-    duty_max_age_s: dict[str, float] = field(default_factory=dict)
-    connect_timeout_s: float = 5.0  # PostgreSQL connect timeout for the probe
-
-    def check(self) -> None:
-        for name, limit in self.duty_max_age_s.items():
-            if isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit <= 0:
-                raise ValueError(f"duty_max_age_s: expected a number of seconds > 0 for {name!r}")
-        if self.connect_timeout_s <= 0:
-            raise ValueError("connect_timeout_s: expected a number > 0")
 
 
 @dataclass(frozen=True)
@@ -64,16 +49,10 @@ class HealthResult:
 
 def check(settings: Settings, local: bool = False, now: float | None = None) -> HealthResult:
     """Run every check; a failing check never stops the others (except a dead database)."""
-    from db.engine import make_engine
-    from worker.status import figures
-    from worker.heartbeat import HeartbeatSettings
-    from worker.status.workers import live_workers
-
     now = now or time.time()
     problems: list[str] = []
     facts: list[str] = []
-    hs: HealthSettings = getattr(settings, "health", HealthSettings())
-    hb: HeartbeatSettings = getattr(settings, "heartbeat", HeartbeatSettings())
+    hs, hb = settings.health, settings.heartbeat
 
     queue_problem = _check_queue(settings)
     if queue_problem:
@@ -111,14 +90,12 @@ def check(settings: Settings, local: bool = False, now: float | None = None) -> 
 
 
 def _check_queue(settings: Settings) -> str | None:
-    from jobs.queue import QueueConfig, make_huey, queue_depth, sqlite_queue_path
-
     q = settings.queue
     path = sqlite_queue_path(q.url)
     if path is not None and not path.is_file():
         return f"queue unreachable: no queue file at {path}"
     try:
-        huey = make_huey(QueueConfig(url=q.url, name=q.name, busy_timeout_s=min(q.busy_timeout_s, 5.0)))
+        huey = make_huey(dataclasses.replace(q, busy_timeout_s=min(q.busy_timeout_s, 5.0)))
         queue_depth(huey)
     except Exception as exc:
         return f"queue unreachable: {_one_line(exc)}"
@@ -127,8 +104,6 @@ def _check_queue(settings: Settings) -> str | None:
 
 def _overdue(engine: Engine, limits: dict[str, float], live: Sequence[LiveWorker],
              now: float) -> list[str]:
-    from worker.status import figures
-
     last_ok = figures.last_ok_run_at(engine)
     up_since = min((w.started_at for w in live), default=None)
     out = []
