@@ -136,7 +136,7 @@ def _render_and_store(ctx: JobContext, claimed: images.Claimed) -> tuple[dict, l
     src = rendered.source
     facts = {
         "width": src.width, "height": src.height, "mime_type": src.mime_type,
-        "hash": sha256_file(source), "recipe": ctx.recipe.fingerprint(),
+        "hash": sha256_file(source), "recipe_fingerprint": ctx.recipe.fingerprint(),
         "orientation": rendered.orientation, "taken_at": rendered.taken_at,
         "gps": json.dumps(rendered.gps) if rendered.gps else None,
         "placeholder": rendered.placeholder, "dominant_color": rendered.dominant_color,

@@ -119,3 +119,36 @@ def test_ann_index_above_threshold_keeps_exact_distances(tmp_path: Path) -> None
     assert store.search("m1", -vecs[0], limit=1)[0].image_id == "late"
     store.optimize()
     assert store.search("m1", -vecs[0], limit=1)[0].image_id == "late"
+
+
+def _lance_table(store: VectorStore, model: str):  # the table as LanceDB itself sees it
+    import lancedb
+
+    return lancedb.connect(store.directory).open_table(table_name(model))
+
+
+def test_image_id_has_a_scalar_index_kept_across_writes(store: VectorStore) -> None:
+    vecs = unit_rows(300, seed=11)
+    ids = [f"img-{i:03d}" for i in range(300)]
+    store.upsert("m1", ids[:200], vecs[:200])
+    store.upsert("m1", ids[100:], vecs[100:])  # updates and inserts through the index
+    store.delete(["img-000"])
+    store.optimize()  # folds the new rows into the index; the index stays
+    table = _lance_table(store, "m1")
+    by_column = {tuple(i.columns): i for i in table.list_indices()}
+    assert ("image_id",) in by_column and by_column[("image_id",)].index_type == "BTree"
+    assert by_column[("image_id",)].num_indexed_rows == 299
+    # A lookup by id is an index probe, not a scan.
+    plan = table.search().where("image_id IN ('img-007')").select(["image_id"]).explain_plan(True)
+    assert "ScalarIndexQuery" in plan
+    assert sorted(store.ids("m1")) == ids[1:]
+    assert list(store.get("m1", ["img-007"])) == ["img-007"]
+    store.upsert("m1", ["late"], vecs[:1])  # a second store process would not re-create it
+    assert len([i for i in _lance_table(store, "m1").list_indices() if i.columns == ["image_id"]]) == 1
+
+
+def test_ids_reads_every_id_past_a_default_limit(store: VectorStore) -> None:
+    ids = [f"img-{i}" for i in range(25)]
+    store.upsert("m1", ids, unit_rows(25))
+    assert sorted(store.ids("m1")) == sorted(ids)
+    assert store.ids("absent") == []
