@@ -30,6 +30,7 @@ class JobContext:
     lease_s: float = 300.0
     max_attempts: int = 5
     retry_delay_s: float = 2.0
+    grace_s: float = 30.0  # how long the completion write (and release) retries through a blip
     # Set by jobs.queue: enqueue process_image(image_id) after `delay` seconds (optional priority).
     schedule: Callable[..., None] | None = None
     # Large lane (jobs/lanes.py): images over large_pixels run at most large_slots at a time.

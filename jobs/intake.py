@@ -53,12 +53,16 @@ def store_original(media_dir: Path, image_id: str, src: Path) -> tuple[str, str,
     h = hashlib.sha256()
     size = 0
     tmp = dest.with_name(media.TMP_PREFIX + dest.name)
-    with open(src, "rb") as inp, open(tmp, "wb") as out:
-        for chunk in iter(lambda: inp.read(1024 * 1024), b""):
-            h.update(chunk)
-            size += len(chunk)
-            out.write(chunk)
-    os.replace(tmp, dest)
+    try:
+        with open(src, "rb") as inp, open(tmp, "wb") as out:
+            for chunk in iter(lambda: inp.read(1024 * 1024), b""):
+                h.update(chunk)
+                size += len(chunk)
+                out.write(chunk)
+        os.replace(tmp, dest)
+    except BaseException:  # a full disk, a read error: leave no partial original behind
+        tmp.unlink(missing_ok=True)
+        raise
     return rel, h.hexdigest(), size
 
 

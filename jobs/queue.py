@@ -98,6 +98,70 @@ def sqlite_queue_path(url: str) -> Path | None:
     return Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None
 
 
+class QueueUnreachable(Exception):
+    """The queue (Redis, or the SQLite queue file) does not answer."""
+
+    def __init__(self, backend: str, address: str, reason: str) -> None:
+        self.backend, self.address, self.reason = backend, address, reason
+        super().__init__(f"{backend} at {address} unreachable: {reason}")
+
+    @property
+    def where(self) -> str:
+        return f"{self.backend} at {self.address}"
+
+
+def describe_queue_url(url: str) -> tuple[str, str]:
+    """(backend name, address) of a queue URL, without credentials.
+
+    >>> describe_queue_url("redis://:secret@queue.internal/0")
+    ('Redis', 'queue.internal:6379')
+    """
+    path = sqlite_queue_path(url)
+    if path is not None:
+        return "SQLite queue", str(path)
+    if url.startswith("unix://"):
+        return "Redis", url[len("unix://"):].split("?")[0]
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return "Redis", f"{parts.hostname or 'localhost'}:{parts.port or 6379}"
+
+
+def queue_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions that mean "the queue does not answer" (Redis connection errors, SQLite I/O)."""
+    import sqlite3
+
+    out: list[type[BaseException]] = [sqlite3.OperationalError, OSError]
+    try:
+        import redis.exceptions
+
+        out += [redis.exceptions.ConnectionError, redis.exceptions.TimeoutError]
+    except ImportError:  # pragma: no cover - redis is a dependency
+        pass
+    return tuple(out)
+
+
+def unreachable_queue(exc: BaseException, url: str) -> QueueUnreachable | None:
+    """``exc`` as a :class:`QueueUnreachable` naming ``url``, or None if it is not a queue outage."""
+    from db.errors import reason_of
+
+    if isinstance(exc, QueueUnreachable):
+        return exc
+    if not isinstance(exc, queue_errors()):
+        return None
+    backend, address = describe_queue_url(url)
+    return QueueUnreachable(backend, address, reason_of(exc))
+
+
+def ping(huey: Huey) -> None:
+    """Raise if the queue does not answer (one round trip)."""
+    conn = getattr(huey.storage, "conn", None)
+    if conn is not None and hasattr(conn, "ping"):
+        conn.ping()
+    else:
+        huey.pending_count()
+
+
 def make_huey(cfg: QueueConfig) -> Huey:
     """A huey instance without result storage (nothing grows without bound)."""
     path = sqlite_queue_path(cfg.url)

@@ -22,6 +22,7 @@ from db.engine import SqliteTuning, is_sqlite, make_engine
 from db.ids import uuid7
 from jobs import context, tasks
 from jobs.maintenance import duties
+from jobs.outage import OUTAGES
 from jobs.context import JobContext
 from jobs.embeddings.settings import EmbeddingSettings
 from jobs.imaging.types import Limits, Recipe
@@ -86,6 +87,7 @@ class App:
 
     def migrate(self) -> None:
         migrate.upgrade(self.engine)
+        self.settings.paths.media_dir.mkdir(parents=True, exist_ok=True)
 
     def job_context(self, owner_prefix: str | None = None) -> JobContext:
         s = self.settings
@@ -98,6 +100,7 @@ class App:
             lease_s=s.jobs.lease_s,
             max_attempts=s.jobs.max_attempts,
             retry_delay_s=s.jobs.retry_delay_s,
+            grace_s=s.jobs.grace_s,
             schedule=lambda image_id, delay, lane=None: self.tasks.enqueue_images([image_id], delay=delay,
                                                                                    lane=lane),
             large_pixels=s.imaging.large_pixels,
@@ -110,6 +113,7 @@ class App:
         )
 
     def install_context(self, owner_prefix: str | None = None) -> JobContext:
+        OUTAGES.configure(self.settings.outage)
         ctx = self.job_context(owner_prefix)
         context.install(ctx)
         self._context = ctx

@@ -29,7 +29,7 @@ from db import images, leases
 from db.maintenance.checkpoint import checkpoint_on_shutdown
 from jobs.maintenance import duties
 from jobs.reconcile import reconcile
-from worker import services
+from worker import services, startup
 from worker.app import App
 from worker.huey_consumer import DarkroomConsumer, die_with_parent
 
@@ -84,7 +84,10 @@ def run_daemon(app: App, workers: int | None = None) -> int:
     0
     """
     settings = app.settings
-    app.migrate()
+    if not _wait_and_migrate(app):
+        log.info("stopped while waiting for the backends")
+        return 0
+    settings.paths.media_dir.mkdir(parents=True, exist_ok=True)
     duties.validate(app.engine, settings.maintenance)  # a bad TTL rule stops start-up, named
     owner = app.install_context().owner_prefix
     jobs = settings.jobs
@@ -130,6 +133,32 @@ def run_daemon(app: App, workers: int | None = None) -> int:
         running.stop()
         log.info("worker %s stopped", owner)
     return 0
+
+
+def _wait_and_migrate(app: App) -> bool:
+    """Wait for the database and the queue (see ``worker/startup.py``), then migrate.
+
+    Returns False when SIGTERM/SIGINT came first. The signal handlers set here
+    are put back before the consumer installs its own.
+    """
+    from sqlalchemy.exc import OperationalError
+
+    from db.errors import unreachable_from
+
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        while startup.wait_for_backends(app, stop):
+            try:
+                app.migrate()
+                return True
+            except OperationalError as exc:  # gone again between the probe and the migration
+                if unreachable_from(exc, app.settings.database.url) is None:
+                    raise
+        return False
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _consume(consumer: DarkroomConsumer) -> None:

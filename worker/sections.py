@@ -143,6 +143,7 @@ class HealthSettings:
     # time since its last successful run, seconds. Empty: duties not checked.
     duty_max_age_s: dict[str, float] = field(default_factory=dict)
     connect_timeout_s: float = 5.0  # PostgreSQL connect timeout for the probe
+    media_min_free_mb: float = 256.0  # less free space than this on the media dir is unhealthy
 
     def check(self) -> None:
         for name, limit in self.duty_max_age_s.items():
@@ -150,3 +151,5 @@ class HealthSettings:
                 raise ValueError(f"duty_max_age_s: expected a number of seconds > 0 for {name!r}")
         if self.connect_timeout_s <= 0:
             raise ValueError("connect_timeout_s: expected a number > 0")
+        if self.media_min_free_mb < 0:
+            raise ValueError("media_min_free_mb: expected a number >= 0")

@@ -31,6 +31,7 @@ from jobs.embeddings.settings import EmbeddingSettings
 from jobs.fetch.limits import FetchLimits
 from jobs.imaging.types import Limits
 from jobs.maintenance.settings import MaintenanceSettings
+from jobs.outage import OutageSettings
 from jobs.queue import QueueConfig
 from worker.sections import (
     DatabaseSettings,
@@ -68,6 +69,7 @@ class Settings:
     limits: Limits = Limits()
     imaging: ImagingSettings = ImagingSettings()
     jobs: JobSettings = JobSettings()
+    outage: OutageSettings = OutageSettings()
     fetch: FetchLimits = FetchLimits()
     maintenance: MaintenanceSettings = MaintenanceSettings()
     embeddings: EmbeddingSettings = EmbeddingSettings()

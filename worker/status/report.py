@@ -65,7 +65,9 @@ def gather(app: App, failure_groups: int = 10, examples: int = 3) -> dict[str, A
     try:
         out["queue"] = queue_depth(app.huey)
     except Exception as exc:  # the queue store being down is itself a status
-        out["queue"] = {"error": str(exc)}
+        from jobs.queue import unreachable_queue
+
+        out["queue"] = {"error": str(unreachable_queue(exc, app.settings.queue.url) or exc)}
     age = figures.oldest_pending_age_s(engine, now)
     out["oldest_pending_age_s"] = None if age is None else round(age, 1)
     out["throughput"] = figures.throughput(engine, now)
@@ -115,7 +117,8 @@ def render_text(report: dict[str, Any]) -> str:
     ]
     q = report.get("queue", {})
     if "error" in q:
-        lines.append(f"queue: unreachable ({q['error']})")
+        lines.append(f"queue: {q['error']}" if " unreachable: " in q["error"]
+                     else f"queue: unreachable ({q['error']})")
     else:
         lines.append(f"queue: {q.get('queued', 0)} queued, {q.get('scheduled', 0)} scheduled"
                      + (f"; oldest pending {human_age(report['oldest_pending_age_s'])}"
