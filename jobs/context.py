@@ -39,6 +39,10 @@ class JobContext:
     lanes_dir: Path | None = None
     fetch_limits: FetchLimits = field(default_factory=FetchLimits)  # rows with a source_url
     extras: dict[str, Any] = field(default_factory=dict)
+    # Built by the composition root; each process calls these once (LanceDB
+    # and model handles must not cross a fork).
+    make_vector_store: Callable[[], Any] | None = None
+    make_embedder: Callable[[], Any] | None = None
     _engine: Engine | None = field(default=None, repr=False)
     _engine_pid: int = field(default=0, repr=False)
 

@@ -19,10 +19,44 @@ from huey.storage import SqliteStorage
 
 @dataclass(frozen=True)
 class QueueConfig:
+    """``[queue]`` in config.toml: where the queue lives and how the consumer polls it."""
+
+    # sqlite:///path (huey SqliteHuey, its own file) or redis://host:port/db
     url: str = "sqlite:///data/queue.db"
     name: str = "darkroom"
+    workers: int = 2
+    worker_type: str = "process"  # process | thread
+    # Idle polling (SQLite storage; Redis blocks instead): the first poll after
+    # a job waits initial_delay_s, each empty poll multiplies the wait by
+    # backoff, up to max_delay_s, which bounds how long a new image waits on an
+    # idle worker (measured: bench/idle_pickup.py, docs/reliability.md).
+    initial_delay_s: float = 0.05
+    backoff: float = 1.15
+    max_delay_s: float = 0.25
     busy_timeout_s: float = 30.0
     result_ttl_s: int = 3600  # Redis only; results are off anyway
+
+    def check(self) -> None:
+        if not (self.url.startswith("sqlite:///") or self.url.startswith(("redis://", "rediss://", "unix://"))):
+            raise ValueError("url: expected sqlite:///path or redis://host:port/db")
+        # huey drops every other character from a Redis queue name, so
+        # "dark-room" and "darkroom" would silently be one queue.
+        if not self.name or not all(c.isascii() and (c.isalnum() or c == "_") for c in self.name):
+            raise ValueError("name: expected letters, digits and _ only (the Redis key prefix)")
+        if self.workers < 1:
+            raise ValueError("workers: expected an integer >= 1")
+        if self.worker_type not in ("process", "thread"):
+            raise ValueError("worker_type: expected 'process' or 'thread'")
+        if self.max_delay_s <= 0:
+            raise ValueError("max_delay_s: expected a number > 0")
+        if not 0 < self.initial_delay_s <= self.max_delay_s:
+            raise ValueError("initial_delay_s: expected a number > 0 and <= max_delay_s")
+        if self.backoff < 1:
+            raise ValueError("backoff: expected a number >= 1")
+        if self.busy_timeout_s <= 0:
+            raise ValueError("busy_timeout_s: expected a number > 0")
+        if self.result_ttl_s < 1:
+            raise ValueError("result_ttl_s: expected an integer >= 1")
 
 
 class TunedSqliteStorage(SqliteStorage):

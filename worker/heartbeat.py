@@ -30,23 +30,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from db.engine import read_sessions, write_session
 from db.models import Worker
+from worker.sections import HeartbeatSettings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class HeartbeatSettings:
-    interval_s: float = 5.0  # how often a daemon refreshes its heartbeat
-    timeout_s: float = 30.0  # no heartbeat for this long: the worker is dead
-    prune_after_s: float = 86_400.0  # stopped/dead rows are deleted after this
-
-    def check(self) -> None:
-        if self.interval_s <= 0:
-            raise ValueError("interval_s: expected a number > 0")
-        if self.timeout_s <= self.interval_s:
-            raise ValueError("timeout_s: expected a number greater than heartbeat.interval_s")
-        if self.prune_after_s < self.timeout_s:
-            raise ValueError("prune_after_s: expected a number >= heartbeat.timeout_s")
 
 
 def darkroom_version() -> str:

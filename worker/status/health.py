@@ -23,42 +23,23 @@ Healthy means all of:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import socket
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
-if TYPE_CHECKING:
-    from pathlib import Path
-
-    from sqlalchemy import Engine
-
-    from worker.status.workers import LiveWorker
-    from worker.settings import Settings
+from db.engine import make_engine
+from jobs.queue import make_huey, queue_depth, sqlite_queue_path
+from worker.settings import Settings
+from worker.status import figures
+from worker.status.workers import LiveWorker, live_workers
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class HealthSettings:
-    # duty name (as recorded in maintenance_runs) -> the longest acceptable
-    # time since its last successful run, seconds. Empty: duties not checked.
-    duty_max_age_s: dict[str, float] = field(default_factory=dict)
-    connect_timeout_s: float = 5.0  # PostgreSQL connect timeout for the probe
-    media_min_free_mb: float = 256.0  # less free space than this on the media dir is unhealthy
-
-    def check(self) -> None:
-        for name, limit in self.duty_max_age_s.items():
-            if isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit <= 0:
-                raise ValueError(f"duty_max_age_s: expected a number of seconds > 0 for {name!r}")
-        if self.connect_timeout_s <= 0:
-            raise ValueError("connect_timeout_s: expected a number > 0")
-        if self.media_min_free_mb < 0:
-            raise ValueError("media_min_free_mb: expected a number >= 0")
 
 
 @dataclass(frozen=True)
@@ -73,16 +54,10 @@ class HealthResult:
 
 def check(settings: Settings, local: bool = False, now: float | None = None) -> HealthResult:
     """Run every check; a failing check never stops the others (except a dead database)."""
-    from db.engine import make_engine
-    from worker.status import figures
-    from worker.heartbeat import HeartbeatSettings
-    from worker.status.workers import live_workers
-
     now = now or time.time()
     problems: list[str] = []
     facts: list[str] = []
-    hs: HealthSettings = getattr(settings, "health", HealthSettings())
-    hb: HeartbeatSettings = getattr(settings, "heartbeat", HeartbeatSettings())
+    hs, hb = settings.health, settings.heartbeat
 
     from worker import startup
 
@@ -164,14 +139,12 @@ def check_media(media_dir: Path, min_free_mb: float) -> tuple[str | None, str]:
 
 
 def _check_queue(settings: Settings) -> str | None:
-    from jobs.queue import QueueConfig, make_huey, queue_depth, sqlite_queue_path
-
     q = settings.queue
     path = sqlite_queue_path(q.url)
     if path is not None and not path.is_file():
         return f"queue unreachable: no queue file at {path}"
     try:
-        huey = make_huey(QueueConfig(url=q.url, name=q.name, busy_timeout_s=min(q.busy_timeout_s, 5.0)))
+        huey = make_huey(dataclasses.replace(q, busy_timeout_s=min(q.busy_timeout_s, 5.0)))
         queue_depth(huey)
     except Exception as exc:
         from jobs.queue import unreachable_queue
@@ -183,8 +156,6 @@ def _check_queue(settings: Settings) -> str | None:
 
 def _overdue(engine: Engine, limits: dict[str, float], live: Sequence[LiveWorker],
              now: float) -> list[str]:
-    from worker.status import figures
-
     last_ok = figures.last_ok_run_at(engine)
     up_since = min((w.started_at for w in live), default=None)
     out = []
