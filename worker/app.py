@@ -63,7 +63,7 @@ class App:
             large_slots=s.imaging.large_slots,
             lanes_dir=s.paths.data_dir / "lanes",
             fetch_limits=fetch_limits_from(s),
-            extras={"embedding": s.embeddings},
+            extras={"embedding": s.embeddings, "search": s.search},
         )
 
     def install_context(self, owner_prefix: str | None = None) -> JobContext:

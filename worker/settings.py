@@ -30,6 +30,7 @@ from sqlalchemy.engine import make_url
 
 from jobs.maintenance.duties import MaintenanceSettings
 from jobs.embeddings.settings import EmbeddingSettings
+from jobs.embeddings.text import SearchSettings
 from worker.status.health import HealthSettings
 from worker.heartbeat import HeartbeatSettings
 from worker.status.metrics import MetricsSettings
@@ -209,6 +210,7 @@ class Settings:
     fetch: FetchSettings = FetchSettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
     embeddings: EmbeddingSettings = EmbeddingSettings()
+    search: SearchSettings = SearchSettings()
     heartbeat: HeartbeatSettings = HeartbeatSettings()
     metrics: MetricsSettings = MetricsSettings()
     serve: ServeSettings = ServeSettings()
