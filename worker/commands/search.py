@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import date, datetime
 
 import click
@@ -53,6 +54,7 @@ def search(ctx: Ctx, query: str, limit: int | None, mode: str, recipe: str | Non
     from jobs.embeddings.search import Filters, SearchError, filters_from
     from jobs.embeddings.search import search as run
 
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # a one-shot command: results only
     app = ctx.app
     app.migrate()
     cfg = app.settings
