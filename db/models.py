@@ -95,7 +95,9 @@ class Image(Base):
     )
     source_url: Mapped[str | None] = mapped_column(Text)
     lane: Mapped[str | None] = mapped_column(Text)  # "default" | "large"
-    recipe: Mapped[str | None] = mapped_column(Text)  # fingerprint of the variant recipe
+    # The producer's choice: a [recipes.NAME] name, NULL = "default" (contract version 2).
+    recipe: Mapped[str | None] = mapped_column(Text)
+    recipe_fingerprint: Mapped[str | None] = mapped_column(Text)  # of the recipe that built the variants
     timings: Mapped[str | None] = mapped_column(Text)  # JSON: stage -> seconds
     # Facts read from the file (issue: real-world images).
     orientation: Mapped[int | None] = mapped_column(Integer)
@@ -117,6 +119,7 @@ class Image(Base):
         Index("ix_images_status_lease", "status", "lease_expires_at"),
         Index("ix_images_hash", "hash"),
         Index("ix_images_completed_at", "completed_at"),
+        Index("ix_images_recipe_status", "recipe", "status"),
     )
 
 

@@ -3,7 +3,7 @@
 Reasons, checked in this order (an image is counted under the first that applies):
 
 - ``old_recipe``: built with another recipe (widths, formats, qualities,
-  encoder settings): ``images.recipe`` differs from the current fingerprint;
+  encoder settings): ``images.recipe_fingerprint`` differs from the current one;
 - ``missing_rows``: a variant row the recipe calls for is absent;
 - ``missing_files``: a variant row's file is absent from the media store.
 
@@ -45,7 +45,7 @@ def find_stale(engine: Engine, media_dir: Path, recipe: Recipe, batch: int = 500
     while True:
         with read_sessions(engine)() as s:
             rows = s.execute(
-                select(Image.id, Image.recipe, Image.width)
+                select(Image.id, Image.recipe_fingerprint, Image.width)
                 .where(Image.status == Status.COMPLETED.value, Image.id > after)
                 .order_by(Image.id).limit(batch)).all()
             if not rows:

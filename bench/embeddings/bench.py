@@ -4,7 +4,8 @@
 
 Prints: local-embedder throughput (images/s, ms/image) on generated JPEG
 photos at two sizes; LanceDB batched upsert rate; search latency p50/p95
-(flat, and with the ANN index) at each row count. Vectors for the search part
+(flat, and with the ANN index) at each row count; lookup / upsert / delete by
+image id with the ``image_id`` scalar index and without it. Vectors for the search part
 are random unit vectors of the local embedder's dimension (search cost does
 not depend on where the numbers came from).
 """
@@ -101,6 +102,41 @@ def bench_search(tmp: Path, rows: int, dim: int, queries: int, index_type: str) 
     ann = run(f"{store.index.index_type} + refine x10")
     agree = sum(a == b for a, b in zip(flat, ann)) / len(flat)
     print(f"recall@1        rows={rows:7d}  ANN vs exact: {agree:.3f}")
+    bench_by_id(store, rows, rng)
+
+
+def bench_by_id(store: VectorStore, rows: int, rng: np.random.Generator, repeats: int = 10) -> None:
+    """Lookup (20 ids), upsert (100 existing ids) and delete (20 ids) by id, with the index and without."""
+    import lancedb
+
+    from jobs.embeddings.store import table_name
+
+    def measure(label: str) -> None:
+        get_ms, up_ms, del_ms = [], [], []
+        for _ in range(repeats):
+            picked = [f"img-{i}" for i in rng.choice(rows, 140, replace=False)]
+            t = time.perf_counter()
+            stored = store.get("bench", picked[:20])
+            get_ms.append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            store.upsert("bench", picked[20:120], np.stack([stored[picked[0]]] * 100))
+            up_ms.append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            store.delete(picked[120:], model="bench")
+            del_ms.append((time.perf_counter() - t) * 1000)
+        print(f"by image_id     rows={rows:7d}  {label:28s} get(20) p50 {pct(get_ms, 50):7.2f} ms  "
+              f"upsert(100) p50 {pct(up_ms, 50):7.2f} ms  delete(20) p50 {pct(del_ms, 50):7.2f} ms")
+
+    store.upsert("bench", ["warm-up"], np.ones((1, LocalEmbedder.dim), np.float32))  # the store makes its index
+    store.optimize()  # the index covers every row, as after a scheduled optimize
+    measure("with image_id BTREE index")
+    # The store makes the index once per process, so dropping it behind its
+    # back shows what every write and lookup cost before the index existed.
+    table = lancedb.connect(store.directory).open_table(table_name("bench"))
+    for idx in table.list_indices():
+        if idx.columns == ["image_id"]:
+            table.drop_index(idx.name)
+    measure("without (full scans)")
 
 
 def main() -> None:

@@ -6,7 +6,10 @@ Each table is ``embeddings_<model slug>_<hash>`` with columns ``image_id``,
 
 Writes are batched: :meth:`VectorStore.upsert` is ONE ``merge_insert`` per
 call (every single-row write would add a fragment and a version, and search
-time grows with fragments). :meth:`VectorStore.optimize` compacts, prunes old
+time grows with fragments). ``image_id`` carries a BTREE scalar index, made
+by the writer once per table and kept up to date by ``optimize``, so
+``merge_insert``, ``delete`` and lookups by id probe the index instead of
+scanning the table. :meth:`VectorStore.optimize` compacts, prunes old
 versions and builds/refreshes the ANN index once a table passes
 ``index_threshold_rows``. Vectors are checked (shape, NaN/inf) before they
 reach LanceDB.
@@ -114,6 +117,7 @@ class VectorStore:
 
         self._db = lancedb.connect(self.directory, read_consistency_interval=timedelta(seconds=read_consistency_s))
         self._tables: dict[str, Any] = {}
+        self._id_indexed: set[str] = set()  # tables known to carry the image_id index
 
     # --- tables ---------------------------------------------------------------
 
@@ -133,6 +137,7 @@ class VectorStore:
         """Drop ``model``'s table (after a model switch finished)."""
         name = table_name(model)
         self._tables.pop(name, None)
+        self._id_indexed.discard(name)
         self._db.drop_table(name, ignore_missing=True)
         log.info("dropped vector table %s (model %s)", name, model)
 
@@ -179,6 +184,25 @@ class VectorStore:
                 raise VectorError(f"model {model!r} has vectors of dimension {have} here, got {dim}")
         return table
 
+    def _ensure_id_index(self, name: str, table: Any) -> None:
+        """Give ``table`` its BTREE index on ``image_id`` unless it has one (writers only).
+
+        Made once (also on an empty table, and on tables written before the
+        index existed); new rows are searched beside it until ``optimize``
+        folds them in, so the index is never rebuilt from scratch.
+        """
+        if name in self._id_indexed:
+            return
+        if not any(idx.columns == ["image_id"] for idx in table.list_indices()):
+            from lancedb.index import BTree
+
+            try:
+                table.create_index("image_id", config=BTree(), replace=False)
+            except (OSError, RuntimeError) as exc:
+                if not any(idx.columns == ["image_id"] for idx in table.list_indices()):
+                    raise VectorStoreError(f"indexing image_id of {name} failed: {exc}") from exc
+        self._id_indexed.add(name)
+
     # --- writes ---------------------------------------------------------------
 
     def upsert(self, model: str, image_ids: Sequence[str], vectors: np.ndarray,
@@ -205,6 +229,7 @@ class VectorStore:
         rows = list(last.values())
         arr = arr[rows]
         table = self._table(model, dim)
+        self._ensure_id_index(table_name(model), table)
         if not search_index.has_search_columns(table):
             search_index.add_missing_columns(table)  # a table made by an older Darkroom
         extra = search_index.arrow_columns(
@@ -261,7 +286,9 @@ class VectorStore:
         table = self._table(model)
         if table is None:
             return []
-        return [str(v) for v in table.to_arrow().column("image_id").to_pylist()]
+        # Only the id column: the vectors are most of the table's bytes.
+        result = table.search().select(["image_id"]).limit(None).to_arrow()
+        return [str(v) for v in result.column("image_id").to_pylist()]
 
     def get(self, model: str, image_ids: Sequence[str]) -> dict[str, np.ndarray]:
         """The stored vectors of ``image_ids`` that exist."""
@@ -315,6 +342,7 @@ class VectorStore:
                 continue
             before = self.fragments(m)
             try:
+                self._ensure_id_index(table_name(m), table)
                 table.optimize(cleanup_older_than=timedelta(seconds=max(self.keep_versions_s, 0.001)))
                 rows = int(table.count_rows())
                 if rows >= self.index.threshold_rows and not self._indexed(table):
@@ -336,16 +364,6 @@ class VectorStore:
     @staticmethod
     def _indexed(table: Any) -> bool:
         return any("vector" in idx.columns for idx in table.list_indices())
-
-
-def delete_vectors(store_dir: Path | str, image_ids: Iterable[str]) -> None:
-    """Delete the vectors of ``image_ids`` from every model; for the TTL sweep.
-
-    >>> delete_vectors(Path("data/lancedb"), ["0190-...", "0190-..."])   # doctest: +SKIP
-    """
-    ids = list(image_ids)
-    if ids and Path(store_dir).exists():
-        VectorStore(store_dir).delete(ids)
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jobs.embeddings.store import IndexSettings, VectorError, VectorStore, delete_vectors, table_name
+from jobs.embeddings.store import IndexSettings, VectorError, VectorStore, table_name
 
 DIM = 32
 
@@ -61,18 +61,16 @@ def test_broken_vectors_never_reach_lancedb(store: VectorStore) -> None:
         store.search("m1", np.full(DIM, np.nan))
 
 
-def test_models_live_in_separate_tables(store: VectorStore, tmp_path: Path) -> None:
+def test_models_live_in_separate_tables(store: VectorStore) -> None:
     store.upsert("local-v1", ["a", "b"], unit_rows(2))
     store.upsert("http:clip@16", ["a"], unit_rows(1, dim=16))
     assert store.models() == {"local-v1": DIM, "http:clip@16": 16}
     assert table_name("a/b") != table_name("a_b")
-    delete_vectors(store.directory, ["a"])
+    store.delete(["a"])
     assert store.ids("local-v1") == ["b"] and store.count("http:clip@16") == 0
     store.drop("http:clip@16")
     assert store.models() == {"local-v1": DIM}
     assert store.search("nothing-here", unit_rows(1)[0]) == []
-    delete_vectors(tmp_path / "no-store-yet", ["a"])  # nothing to do, no error
-    assert not (tmp_path / "no-store-yet").exists()
 
 
 def test_another_process_sees_writes(tmp_path: Path) -> None:
@@ -121,3 +119,36 @@ def test_ann_index_above_threshold_keeps_exact_distances(tmp_path: Path) -> None
     assert store.search("m1", -vecs[0], limit=1)[0].image_id == "late"
     store.optimize()
     assert store.search("m1", -vecs[0], limit=1)[0].image_id == "late"
+
+
+def _lance_table(store: VectorStore, model: str):  # the table as LanceDB itself sees it
+    import lancedb
+
+    return lancedb.connect(store.directory).open_table(table_name(model))
+
+
+def test_image_id_has_a_scalar_index_kept_across_writes(store: VectorStore) -> None:
+    vecs = unit_rows(300, seed=11)
+    ids = [f"img-{i:03d}" for i in range(300)]
+    store.upsert("m1", ids[:200], vecs[:200])
+    store.upsert("m1", ids[100:], vecs[100:])  # updates and inserts through the index
+    store.delete(["img-000"])
+    store.optimize()  # folds the new rows into the index; the index stays
+    table = _lance_table(store, "m1")
+    by_column = {tuple(i.columns): i for i in table.list_indices()}
+    assert ("image_id",) in by_column and by_column[("image_id",)].index_type == "BTree"
+    assert by_column[("image_id",)].num_indexed_rows == 299
+    # A lookup by id is an index probe, not a scan.
+    plan = table.search().where("image_id IN ('img-007')").select(["image_id"]).explain_plan(True)
+    assert "ScalarIndexQuery" in plan
+    assert sorted(store.ids("m1")) == ids[1:]
+    assert list(store.get("m1", ["img-007"])) == ["img-007"]
+    store.upsert("m1", ["late"], vecs[:1])  # a second store process would not re-create it
+    assert len([i for i in _lance_table(store, "m1").list_indices() if i.columns == ["image_id"]]) == 1
+
+
+def test_ids_reads_every_id_past_a_default_limit(store: VectorStore) -> None:
+    ids = [f"img-{i}" for i in range(25)]
+    store.upsert("m1", ids, unit_rows(25))
+    assert sorted(store.ids("m1")) == sorted(ids)
+    assert store.ids("absent") == []

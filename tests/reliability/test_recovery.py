@@ -113,9 +113,9 @@ def test_reprocess_missing_counts_and_fixes_deleted_files_missing_rows_and_old_r
                      (current[1],))
     conn.close()
 
-    before = query(new, "SELECT id, status, recipe, attempts FROM images ORDER BY id")
+    before = query(new, "SELECT id, status, recipe_fingerprint, attempts FROM images ORDER BY id")
     assert _dry_run(new) == {"old_recipe": 2, "missing_rows": 1, "missing_files": 1}
-    assert query(new, "SELECT id, status, recipe, attempts FROM images ORDER BY id") == before
+    assert query(new, "SELECT id, status, recipe_fingerprint, attempts FROM images ORDER BY id") == before
 
     assert "reprocessing 4 image(s)" in run_cli(new, "reprocess", "--missing").stdout
     _submit_and_drain(new, [])
