@@ -227,11 +227,9 @@ class Darkroom:
         from jobs.embeddings.search import filters_from
         from jobs.embeddings.search import search as run
 
-        cfg = self.app.settings
-        if not hasattr(self, "_search_parts"):
-            self._search_parts = (cfg.embeddings.store(), cfg.embeddings.make_embedder())
-        store, embedder = self._search_parts
-        return run(self.app.engine, store, embedder, cfg.search, query, limit, mode, filters_from(**filters)).hits
+        app = self.app
+        return run(app.engine, app.vector_store, app.embedder, app.settings.search, query, limit, mode,
+                   filters_from(**filters)).hits
 
     def wait(self, id: str, timeout: float = 60.0, poll_s: float = 0.2) -> ImageStatus:
         """Wait until the image is completed or failed; raises ``TimeoutError`` after ``timeout`` s.

@@ -35,8 +35,8 @@ def add_completed(app: App, tmp: Path, filename: str, metadata: dict[str, Any] |
 def embed(app: App, embedder: Any = None) -> StepResult:
     """One run of the embedding step with the app's settings (and its ``[search]``)."""
     cfg = app.settings.embeddings
-    embedder = embedder or cfg.make_embedder()
-    result = run_step(app.engine, cfg.store(), embedder, cfg, app.settings.paths.media_dir, "test",
+    embedder = embedder or app.embedder
+    result = run_step(app.engine, app.vector_store, embedder, cfg, app.settings.paths.media_dir, "test",
                       search=app.settings.search)
     assert result.outcome == "done", result
     return result

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import time
 from pathlib import Path
@@ -15,7 +14,6 @@ from db.engine import write_session
 from db.maintenance.ttl import TtlRule, sweep
 from db.models import Image as ImageRow
 from jobs.embeddings.search import Filters, SearchError, search
-from jobs.embeddings.store import delete_vectors
 from jobs.maintenance.files import image_file_remover
 from tests.embeddings.search_helpers import add_completed, embed
 from worker.api import Darkroom
@@ -25,7 +23,7 @@ from worker.cli import main
 
 def find(app: App, query: str, limit: int = 10, mode: str = "auto", **filters: object) -> list[str]:
     cfg = app.settings
-    result = search(app.engine, cfg.embeddings.store(), cfg.embeddings.make_embedder(), cfg.search, query,
+    result = search(app.engine, app.vector_store, app.embedder, cfg.search, query,
                     limit, mode, Filters(**filters))  # type: ignore[arg-type]
     return [h.filename for h in result.hits]
 
@@ -62,8 +60,7 @@ def test_ttl_sweep_and_metadata_change_update_what_finds_an_image(app: App, capt
     # The TTL sweep deletes the kite's row; the duty's hook deletes its vector row, text and all.
     with write_session(app.engine) as s:
         s.execute(update(ImageRow).where(ImageRow.id == captioned["kite.jpg"]).values(created_at=1))
-    remover = image_file_remover(app.settings.paths.media_dir,
-                                 functools.partial(delete_vectors, app.settings.embeddings.lancedb_dir))
+    remover = image_file_remover(app.settings.paths.media_dir, app.delete_vectors)
     out = sweep(app.engine, [TtlRule(table="images", column="created_at", max_age_s=86_400)], on_delete=remover)
     assert out["deleted"] == 1
     assert find(app, "kite") == [] and find(app, "bird") == []
@@ -75,7 +72,7 @@ def test_ttl_sweep_and_metadata_change_update_what_finds_an_image(app: App, capt
     assert embed(app).embedded == 1
     assert find(app, "beach") == [] and find(app, "sand") == []
     assert find(app, "cats") == ["dog.jpg"]
-    assert app.settings.embeddings.store().count("local-v1") == 3  # replaced, not duplicated
+    assert app.vector_store.count("local-v1") == 3  # replaced, not duplicated
 
 
 def test_vector_and_hybrid_need_an_embedder_that_embeds_words(app: App, captioned: dict[str, str]) -> None:
@@ -222,7 +219,7 @@ def test_old_vector_tables_get_search_columns_without_re_embedding(app: App, tmp
     result = embed(app)
     assert result.embedded == 0  # nothing re-embedded
     assert sorted(find(app, "harbour")) == ["old0.jpg", "old1.jpg", "old2.jpg"]
-    store = app.settings.embeddings.store()
+    store = app.vector_store
     assert store.count("local-v1") == 3
     got = store.get("local-v1", ids)
     assert all(np.allclose(got[i], v) for i, v in zip(ids, vecs))  # the vectors are untouched

@@ -61,7 +61,7 @@ def search(ctx: Ctx, query: str, limit: int | None, mode: str, recipe: str | Non
     try:
         filters = Filters(recipe=recipe, status=status, where=parse_where(where),
                           since=None if since is None else filters_from(since=since).since)
-        result = run(app.engine, cfg.embeddings.store(), cfg.embeddings.make_embedder(), cfg.search, query,
+        result = run(app.engine, app.vector_store, app.embedder, cfg.search, query,
                      limit or cfg.search.default_limit, mode, filters)
     except SearchError as exc:
         raise click.ClickException(str(exc)) from exc
