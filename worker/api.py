@@ -212,6 +212,25 @@ class Darkroom:
         return [Variant(width=v.width, height=v.height, format=v.format, size=v.size,
                         path=media.resolve_original(media_dir, v.path)) for v in rows]
 
+    def search(self, query: str, limit: int = 10, mode: str = "auto", **filters: Any) -> list[Any]:
+        """Images matching ``query``, best first, as ``(id, score, filename, metadata)`` hits.
+
+        ``mode``: auto | text | vector | hybrid; ``filters``: ``recipe``,
+        ``status``, ``since`` (date, datetime, ISO string or Unix seconds) and
+        ``where`` (metadata equality, ``{"user": 42}``). Raises
+        ``jobs.embeddings.search.SearchError`` (a ``ValueError``) for an empty
+        query or a mode the embedder cannot serve; see docs/search.md.
+
+        >>> [(h.filename, round(h.score, 2)) for h in dr.search("kites", limit=3, since="2026-01-01")]  # doctest: +SKIP
+        [('red_kite.jpg', 1.28)]
+        """
+        from jobs.embeddings.search import filters_from
+        from jobs.embeddings.search import search as run
+
+        app = self.app
+        return run(app.engine, app.vector_store, app.embedder, app.settings.search, query, limit, mode,
+                   filters_from(**filters)).hits
+
     def wait(self, id: str, timeout: float = 60.0, poll_s: float = 0.2) -> ImageStatus:
         """Wait until the image is completed or failed; raises ``TimeoutError`` after ``timeout`` s.
 

@@ -107,7 +107,7 @@ class App:
             large_slots=s.imaging.large_slots,
             lanes_dir=s.paths.data_dir / "lanes",
             fetch_limits=s.fetch,
-            extras={"embedding": s.embeddings},
+            extras={"embedding": s.embeddings, "search": s.search},
             make_vector_store=functools.partial(make_vector_store, s.embeddings),
             make_embedder=functools.partial(make_embedder, s.embeddings),
         )

@@ -95,11 +95,11 @@ def register(*commands: Callable[..., Any]) -> None:
 
 def _register_all() -> None:
     from worker.commands import (demo, enqueue, health, maintenance, migrate, reprocess, retry,
-                                 run, serve, similar, status)
+                                 run, search, serve, similar, status)
 
     register(migrate.migrate, enqueue.enqueue, run.worker, status.status, demo.demo)
     register(maintenance.maintenance, similar.similar, retry.retry, reprocess.reprocess)
-    register(health.health, serve.serve)
+    register(health.health, serve.serve, search.search)
 
 
 _register_all()

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from jobs.embeddings.settings import EmbeddingSettings
+from jobs.embeddings.text import SearchSettings
 from jobs.fetch.limits import FetchLimits
 from jobs.imaging.types import Limits
 from jobs.maintenance.settings import MaintenanceSettings
@@ -73,6 +74,7 @@ class Settings:
     fetch: FetchLimits = FetchLimits()
     maintenance: MaintenanceSettings = MaintenanceSettings()
     embeddings: EmbeddingSettings = EmbeddingSettings()
+    search: SearchSettings = SearchSettings()
     heartbeat: HeartbeatSettings = HeartbeatSettings()
     metrics: MetricsSettings = MetricsSettings()
     serve: ServeSettings = ServeSettings()

@@ -37,7 +37,7 @@ import numpy as np
 from sqlalchemy import Engine
 
 from jobs import media
-from jobs.embeddings import lease, rows
+from jobs.embeddings import lease, rows, search_index
 from jobs.embeddings.embedders import (
     EmbedderError,
     EmbedderRejected,
@@ -48,6 +48,7 @@ from jobs.embeddings.embedders import (
 from jobs.embeddings.embedders.base import Embedder
 from jobs.embeddings.settings import EmbeddingSettings
 from jobs.embeddings.store import VectorStore, VectorStoreError
+from jobs.embeddings.text import SearchSettings
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,9 @@ class StepResult:
 
 
 def run_step(engine: Engine, store: VectorStore, embedder: Embedder, settings: EmbeddingSettings,
-             media_dir: Path, owner: str) -> StepResult:
-    """One run of the embedding step (see the module docstring)."""
+             media_dir: Path, owner: str, *, search: SearchSettings | None = None) -> StepResult:
+    """One run of the embedding step (see the module docstring); ``search``: what rows make searchable."""
+    search = search or SearchSettings()
     if not settings.enabled:
         return StepResult("disabled")
     before = lease.acquire(engine, LEASE_NAME, owner, settings.lease_s)
@@ -82,11 +84,14 @@ def run_step(engine: Engine, store: VectorStore, embedder: Embedder, settings: E
             batch = rows.candidates(engine, model, settings.batch_size)
             if not batch:
                 break
-            e, r, d = _embed_batch(engine, store, embedder, settings, media_dir, batch)
+            e, r, d = _embed_batch(engine, store, embedder, settings, media_dir, batch, search)
             embedded, refused, dups = embedded + e, refused + r, dups + d
             if not lease.renew(engine, LEASE_NAME, owner, settings.lease_s):
                 log.warning("embedding: lease lost mid-run; stopping")
                 return StepResult("skipped", embedded, refused, dups)
+        table = store.lance_table(model)
+        if table is not None:  # search columns, backfill of old tables, full-text index
+            search_index.upkeep(engine, table, search)
     except (EmbedderUnavailable, EmbedderRejected, VectorStoreError) as exc:
         return _outage(engine, owner, before, exc, settings, StepResult("", embedded, refused, dups))
     except BaseException:
@@ -113,7 +118,7 @@ def run_step(engine: Engine, store: VectorStore, embedder: Embedder, settings: E
 
 
 def _embed_batch(engine: Engine, store: VectorStore, embedder: Embedder, settings: EmbeddingSettings,
-                 media_dir: Path, batch: Sequence[rows.Candidate]) -> tuple[int, int, int]:
+                 media_dir: Path, batch: Sequence[rows.Candidate], search: SearchSettings) -> tuple[int, int, int]:
     inputs = [EmbedInput(media.resolve_original(media_dir, c.original_path),
                          text=rows.caption_text(c.filename, c.metadata)) for c in batch]
     vectors, refusals = embed_isolating(embedder, inputs)
@@ -121,7 +126,8 @@ def _embed_batch(engine: Engine, store: VectorStore, embedder: Embedder, setting
     ok = [i for i in range(len(batch)) if i not in refusals]
     ids = [batch[i].id for i in ok]
     matrix = np.stack([vectors[i] for i in ok]) if ok else np.empty((0, embedder.dim), np.float32)
-    store.upsert(embedder.model, ids, matrix)  # ONE write for the whole batch
+    attributes = search_index.attributes_for(engine, ids, search)  # text and filter columns
+    store.upsert(embedder.model, ids, matrix, attributes)  # ONE write for the whole batch
     done = near_duplicates(store, embedder.model, ids, matrix, settings.duplicate_threshold)
     lost = rows.record_embedded(engine, embedder.model, done)
     if lost:  # deleted (or reprocessed) while we embedded: do not keep orphan vectors

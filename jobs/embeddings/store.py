@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from jobs.embeddings import search_index
 from jobs.embeddings.embedders.base import EmbedderError, check_vectors
 
 log = logging.getLogger(__name__)
@@ -172,6 +173,7 @@ class VectorStore:
                     pa.field("model", pa.string(), nullable=False),
                     pa.field("vector", pa.list_(pa.float32(), dim)),
                     pa.field("embedded_at", pa.float64()),
+                    *search_index.SEARCH_FIELDS,
                 ],
                 metadata={META_MODEL: model.encode(), META_DIM: str(dim).encode()},
             )
@@ -203,10 +205,14 @@ class VectorStore:
 
     # --- writes ---------------------------------------------------------------
 
-    def upsert(self, model: str, image_ids: Sequence[str], vectors: np.ndarray) -> int:
+    def upsert(self, model: str, image_ids: Sequence[str], vectors: np.ndarray,
+               attributes: dict[str, list[Any]] | None = None) -> int:
         """Insert or replace the vectors of ``image_ids`` in ONE write; return rows written.
 
-        Raises :class:`VectorError` for a wrong shape or a NaN/inf row.
+        ``attributes``: the search columns of each row, in order
+        (:func:`jobs.embeddings.search_index.attributes_for`); without them the
+        columns are NULL until the writer's backfill. Raises
+        :class:`VectorError` for a wrong shape or a NaN/inf row.
         """
         if len(image_ids) == 0:
             return 0
@@ -224,12 +230,17 @@ class VectorStore:
         arr = arr[rows]
         table = self._table(model, dim)
         self._ensure_id_index(table_name(model), table)
+        if not search_index.has_search_columns(table):
+            search_index.add_missing_columns(table)  # a table made by an older Darkroom
+        extra = search_index.arrow_columns(
+            {k: [v[i] for i in rows] for k, v in attributes.items()} if attributes else None, len(rows))
         data = pa.table(
             {
                 "image_id": pa.array(list(last), pa.string()),
                 "model": pa.array([model] * len(rows), pa.string()),
                 "vector": pa.FixedSizeListArray.from_arrays(pa.array(arr.ravel(), pa.float32()), dim),
                 "embedded_at": pa.array([time.time()] * len(rows), pa.float64()),
+                **extra,
             },
             schema=table.schema,
         )
@@ -261,6 +272,10 @@ class VectorStore:
                     raise VectorStoreError(f"deleting vectors from {name} failed: {exc}") from exc
 
     # --- reads ----------------------------------------------------------------
+
+    def lance_table(self, model: str) -> Any | None:
+        """The LanceDB table of ``model`` (None if absent), for search and the writer's upkeep."""
+        return self._table(model)
 
     def count(self, model: str) -> int:
         table = self._table(model)

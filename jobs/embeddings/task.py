@@ -41,7 +41,7 @@ def run(ctx: JobContext) -> Any:
         if _runtime.get("pid") != os.getpid() or _runtime.get("cfg") != cfg:
             _runtime.update(pid=os.getpid(), cfg=cfg, store=ctx.make_vector_store(), embedder=ctx.make_embedder())
         store, embedder = _runtime["store"], _runtime["embedder"]
-    return run_step(ctx.engine, store, embedder, cfg, ctx.media_dir, ctx.owner)
+    return run_step(ctx.engine, store, embedder, cfg, ctx.media_dir, ctx.owner, search=ctx.extras.get("search"))
 
 
 def trigger_after_complete(ctx: JobContext, schedule: Callable[[float], None]) -> None:

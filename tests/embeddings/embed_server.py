@@ -12,6 +12,7 @@ import hashlib
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -34,8 +35,11 @@ class Reply:
 
 
 class EmbedServer:
-    def __init__(self, dim: int) -> None:
+    """``embed``: how one input (a text or an image data URL) becomes a vector; default :func:`expected_vector`."""
+
+    def __init__(self, dim: int, embed: Callable[[str, int], np.ndarray] | None = None) -> None:
         self.dim = dim
+        self.embed = embed or expected_vector
         self.script: list[Reply] = []
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
@@ -80,7 +84,7 @@ class EmbedServer:
 
     def answer(self, body: dict[str, Any]) -> dict[str, Any]:
         rows = [
-            {"object": "embedding", "index": i, "embedding": expected_vector(text, self.dim).tolist()}
+            {"object": "embedding", "index": i, "embedding": self.embed(text, self.dim).tolist()}
             for i, text in enumerate(body["input"])
         ]
         return {"object": "list", "model": body["model"], "data": rows[::-1]}

@@ -46,6 +46,12 @@ class HttpEmbedderSettings:
     send_dimensions: bool = False  # send "dimensions" in the request (models that can shorten)
     api_key_env: str = ""  # name of the environment variable holding the API key
     input_kind: str = "image"  # image | text
+    # How a search query reaches the endpoint: "text" sends it as a plain string input
+    # (a text model, or a multimodal model such as CLIP that embeds text and images in
+    # one space); "none": the model cannot embed words; "auto": "text" when
+    # input_kind = "text", else "none".
+    query_input: str = "auto"
+    query_prefix: str = ""  # put before each query (models trained with e.g. "search_query: ")
     batch_size: int = 16
     image_max_side_px: int = 512
     connect_timeout_s: float = 5.0
@@ -61,6 +67,8 @@ class HttpEmbedderSettings:
             raise ValueError("dimensions: expected an integer >= 1")
         if self.input_kind not in ("image", "text"):
             raise ValueError("input_kind: expected 'image' or 'text'")
+        if self.query_input not in ("auto", "text", "none"):
+            raise ValueError("query_input: expected 'auto', 'text' or 'none'")
         if self.batch_size < 1:
             raise ValueError("batch_size: expected an integer >= 1")
         if self.max_retries < 0:
@@ -140,6 +148,25 @@ class HttpEmbedder:
                 index = None if exc.index is None else start + exc.index
                 raise InputRejected(str(exc), index=index) from exc
         return check_vectors(out, len(images), self.dim)
+
+    @property
+    def embeds_text(self) -> bool:
+        """Whether a search query can be embedded into the space of the stored vectors."""
+        kind = self.settings.query_input
+        return kind == "text" or (kind == "auto" and self.settings.input_kind == "text")
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """The unit vector of a search query (see ``query_input``), shape ``(dim,)``.
+
+        >>> emb.embed_query("red kite over the dunes").shape      # doctest: +SKIP
+        (512,)
+        """
+        if not self.embeds_text:
+            raise EmbedderRejected("this embedder is set up for images only (query_input = 'none')")
+        try:
+            return check_vectors(self._post([self.settings.query_prefix + text]), 1, self.dim)[0]
+        except InputRejected as exc:
+            raise InputRejected(f"the embedder refused the query: {exc}") from exc
 
     # --- request building ---------------------------------------------------
 

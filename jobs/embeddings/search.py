@@ -1,0 +1,239 @@
+"""Search by words: full-text (BM25), semantic (the query embedded) and hybrid (RRF).
+
+Modes::
+
+    text     LanceDB's full-text index over each image's searchable text
+    vector   the query embedded by the configured embedder, nearest vectors
+             (needs an embedder that embeds words into the image space)
+    hybrid   both lists fused with reciprocal rank fusion (LanceDB's RRFReranker)
+    auto     hybrid when the embedder can embed words, else text
+
+Filters (:class:`Filters`) become one LanceDB ``where`` applied before the
+search (``prefilter``), on columns the writer stores with each vector, so a
+limit is filled from matching rows. Hits are joined with the images table;
+a hit whose row is gone (deleted a moment ago) is dropped.
+
+Scores: ``text`` is BM25 (higher is better, unbounded), ``vector`` is cosine
+similarity, ``hybrid`` is the RRF score (sum of 1/(60 + rank)).
+
+>>> result = search(engine, store, embedder, SearchSettings(), "kites", limit=5)   # doctest: +SKIP
+>>> [(h.id, h.filename) for h in result.hits]
+[('0190c8e2-...', 'red_kite.jpg')]
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Any, NamedTuple
+
+import numpy as np
+from sqlalchemy import Engine, select
+
+from db.engine import read_sessions
+from db.models import Image
+from jobs.embeddings import search_index
+from jobs.embeddings.embedders.base import Embedder, EmbedderError
+from jobs.embeddings.similarity import search_model
+from jobs.embeddings.store import VectorStore
+from jobs.embeddings.text import SearchSettings, clean_query, parse_metadata, scalar_text
+
+log = logging.getLogger(__name__)
+
+MODES = ("auto", "text", "vector", "hybrid")
+STATUSES = ("pending", "processing", "completed", "failed")
+SLACK = 5  # extra hits asked for, to cover rows deleted between the SQL and the vector delete
+NO_WORDS_HINT = ("the configured embedder cannot embed words (the local embedder describes pixels only); "
+                 "set [embeddings] embedder = \"http\" with a text or multimodal model and query_input, "
+                 "or use --mode text")
+
+
+class SearchError(ValueError):
+    """The search cannot be run as asked (empty query, unavailable mode, bad filter)."""
+
+
+class SearchHit(NamedTuple):
+    """One hit, best first: ``(id, score, filename, metadata)``."""
+
+    id: str
+    score: float
+    filename: str
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query: str
+    mode: str  # the mode that ran: text | vector | hybrid
+    hits: list[SearchHit]
+    model: str | None = None
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a hit must match; every field is optional.
+
+    >>> Filters(recipe="avatar", since=1767225600, where=(("user", "42"),)).sql()
+    "recipe = 'avatar' AND created_at >= 1767225600 AND array_has(meta, 'user=42')"
+    """
+
+    recipe: str | None = None
+    status: str | None = None  # only completed images are embedded, so others find nothing
+    since: float | None = None  # images.created_at >= since (Unix seconds)
+    where: tuple[tuple[str, str], ...] = ()  # metadata key == value
+
+    def check(self) -> None:
+        if self.status is not None and self.status not in STATUSES:
+            raise SearchError(f"status {self.status!r}: expected one of {', '.join(STATUSES)}")
+        for key, _ in self.where:
+            if not key:
+                raise SearchError("--where: expected key=value with a non-empty key")
+
+    def sql(self) -> str | None:
+        parts = []
+        if self.recipe is not None:
+            parts.append(f"recipe = {_quote(self.recipe)}")
+        if self.status is not None:
+            parts.append(f"status = {_quote(self.status)}")
+        if self.since is not None:
+            parts.append(f"created_at >= {int(self.since)}")
+        parts += [f"array_has(meta, {_quote(f'{k}={v}')})" for k, v in self.where]
+        return " AND ".join(parts) or None
+
+
+def where_pairs(values: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """``{"user": 42}`` as the ``(key, text)`` pairs of :attr:`Filters.where` (42 and "42" both match)."""
+    out = []
+    for key, value in values.items():
+        text = scalar_text(value)
+        if text is None:
+            raise SearchError(f"where {key}: expected a string, number or boolean, got {type(value).__name__}")
+        out.append((str(key), text))
+    return tuple(out)
+
+
+def filters_from(recipe: str | None = None, status: str | None = None, since: Any = None,
+                 where: dict[str, Any] | None = None, **unknown: Any) -> Filters:
+    """:class:`Filters` from the keyword arguments of ``Darkroom.search``.
+
+    ``since``: Unix seconds, a ``date`` (UTC midnight), a ``datetime`` or an ISO 8601 string.
+
+    >>> filters_from(since="2026-01-01", where={"user": 42}).sql()
+    "created_at >= 1767225600 AND array_has(meta, 'user=42')"
+    """
+    if unknown:
+        raise TypeError(f"unknown search filter(s) {', '.join(sorted(unknown))}: "
+                        "expected recipe, status, since, where")
+    return Filters(recipe=recipe, status=status, since=None if since is None else _timestamp(since),
+                   where=where_pairs(where or {}))
+
+
+def _timestamp(value: Any) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise SearchError(f"since {value!r}: expected a date such as 2026-01-01") from None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
+    raise SearchError(f"since: expected Unix seconds, a date or a datetime, got {type(value).__name__}")
+
+
+def can_embed_words(embedder: Embedder) -> bool:
+    return bool(getattr(embedder, "embeds_text", False)) and hasattr(embedder, "embed_query")
+
+
+def search(engine: Engine, store: VectorStore, embedder: Embedder, settings: SearchSettings, query: str,
+           limit: int = 10, mode: str = "auto", filters: Filters = Filters()) -> SearchResult:
+    """The ``limit`` best images for ``query`` (see the module docstring).
+
+    Raises :class:`SearchError` for an empty query, an unknown mode, ``vector``
+    or ``hybrid`` with an embedder that cannot embed words, or a bad filter.
+    A query with no match gives no hits.
+    """
+    if mode not in MODES:
+        raise SearchError(f"mode {mode!r}: expected one of {', '.join(MODES)}")
+    if limit < 1:
+        raise SearchError("limit: expected an integer >= 1")
+    filters.check()
+    text = clean_query(query or "", settings.max_query_chars)
+    if not text:
+        raise SearchError("empty query: give one or more words to search for")
+    model = search_model(engine, store, embedder.model)
+    words_ok = can_embed_words(embedder) and model == embedder.model
+    if mode in ("vector", "hybrid") and not words_ok:
+        if not can_embed_words(embedder):
+            raise SearchError(f"--mode {mode}: {NO_WORDS_HINT}")
+        raise SearchError(f"--mode {mode}: a model switch to {embedder.model} is under way; "
+                          "use --mode text until it finishes")
+    run_mode = ("hybrid" if words_ok else "text") if mode == "auto" else mode
+    table = store.lance_table(model)
+    if table is None:
+        return SearchResult(text, run_mode, [], model)
+    if not search_index.has_search_columns(table):
+        raise SearchError("the search columns of the vector table are being added; "
+                          "the embedding step adds them on its next run")
+    vector: np.ndarray | None = None
+    if run_mode in ("vector", "hybrid"):
+        try:
+            vector = embedder.embed_query(text)  # type: ignore[attr-defined]
+        except EmbedderError as exc:
+            if mode != "auto":
+                raise SearchError(f"could not embed the query: {exc}") from exc
+            log.warning("search: could not embed the query (%s); searching the text only", exc)
+            run_mode = "text"
+    rows = _run(table, store, run_mode, text, vector, filters.sql(), limit + SLACK)
+    return SearchResult(text, run_mode, _join(engine, rows)[:limit], model)
+
+
+def _run(table: Any, store: VectorStore, mode: str, text: str, vector: np.ndarray | None,
+         where: str | None, k: int) -> list[tuple[str, float]]:
+    if mode == "text":
+        if search_index.fts_index(table) is None:
+            raise SearchError("the full-text index is not built yet; the embedding step builds it on its next run")
+        q = table.search(text, query_type="fts", fts_columns="text")
+        q = q.select(["image_id", "_score"]).limit(k)
+        if where:
+            q = q.where(where, prefilter=True)
+        return [(str(r["image_id"]), float(r["_score"])) for r in q.to_list()]
+    assert vector is not None
+    if mode == "vector":
+        q = table.search(np.asarray(vector, np.float32), vector_column_name="vector").distance_type("cosine")
+        q = _tuned(q, table, store).select(["image_id", "_distance"]).limit(k)
+        if where:
+            q = q.where(where, prefilter=True)
+        return [(str(r["image_id"]), 1.0 - float(r["_distance"])) for r in q.to_list()]
+    from lancedb.rerankers import RRFReranker
+
+    if search_index.fts_index(table) is None:
+        raise SearchError("the full-text index is not built yet; the embedding step builds it on its next run")
+    q = (table.search(query_type="hybrid", vector_column_name="vector", fts_columns="text")
+         .vector(np.asarray(vector, np.float32)).text(text).distance_type("cosine"))
+    q = _tuned(q, table, store).select(["image_id"]).limit(k).rerank(RRFReranker())
+    if where:
+        q = q.where(where, prefilter=True)
+    return [(str(r["image_id"]), float(r["_relevance_score"])) for r in q.to_list()]
+
+
+def _tuned(q: Any, table: Any, store: VectorStore) -> Any:
+    if any("vector" in idx.columns for idx in table.list_indices()):
+        q = q.nprobes(store.index.nprobes).refine_factor(store.index.refine_factor)
+    return q
+
+
+def _join(engine: Engine, rows: list[tuple[str, float]]) -> list[SearchHit]:
+    if not rows:
+        return []
+    with read_sessions(engine)() as s:
+        facts = {r[0]: (r[1], r[2]) for r in s.execute(
+            select(Image.id, Image.filename, Image.metadata_).where(Image.id.in_([i for i, _ in rows])))}
+    return [SearchHit(i, score, facts[i][0], parse_metadata(facts[i][1])) for i, score in rows if i in facts]
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
