@@ -167,7 +167,7 @@ def _keys(engine: Engine, rule: TtlRule, insp: Any) -> tuple[str, ...]:
     raise _fail(rule, "the table has no primary key, so it cannot be deleted from in batches")
 
 
-def _cutoff(checked: CheckedRule, col: Any, dialect: str, now: float) -> ColumnElement[bool]:
+def _cutoff(checked: CheckedRule, col: ColumnElement[Any], dialect: str, now: float) -> ColumnElement[bool]:
     rule = checked.rule
     limit = now - float(rule.max_age_s)
     if checked.time_format == "unix":
