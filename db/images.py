@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,11 +123,15 @@ def _held(image_id: str, owner: str) -> Any:
 
 
 def complete(engine: Engine, image_id: str, owner: str, facts: dict[str, Any],
-             variants: Sequence[VariantRow]) -> bool:
+             variants: Sequence[VariantRow], before_commit: Callable[[], None] | None = None) -> bool:
     """Record the variants and mark the image ``completed``, if we still hold it.
 
     Variant rows are upserts on ``(image_id, width, format)``; rows of
-    widths/formats no longer produced are removed.
+    widths/formats no longer produced are removed. ``before_commit`` runs
+    inside the transaction once the compare-and-set has matched (the row is
+    locked: no other worker can claim or complete it meanwhile), so only the
+    holder of the lease moves its files into place; if it raises, nothing is
+    recorded.
     """
     now = time.time()
     with write_session(engine) as s:
@@ -139,6 +143,8 @@ def complete(engine: Engine, image_id: str, owner: str, facts: dict[str, Any],
         if not done:
             return False
         upsert_variants(s, image_id, variants, now)
+        if before_commit is not None:
+            before_commit()
     return True
 
 

@@ -37,6 +37,7 @@ class ImportReport:
     created: list[tuple[Path, str]] = field(default_factory=list)  # (file, new id)
     duplicates: list[Duplicate] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)  # (file, reason)
+    unqueued: list[str] = field(default_factory=list)  # ids recorded while the queue was down
 
 
 def file_sha256(path: Path) -> str:
@@ -76,6 +77,8 @@ def import_files(engine: Engine, tasks: TaskSet, media_dir: Path, files: Iterabl
                 submitted = submit_file(engine, tasks, media_dir, path, metadata, lane_by=lane_by)
                 seen[digest] = submitted.image_id
                 report.created.append((path, submitted.image_id))
+                if not submitted.queued:
+                    report.unqueued.append(submitted.image_id)
         except OSError as exc:
             report.failed.append((path, f"{type(exc).__name__}: {exc.strerror or exc}"))
             log.warning("could not import %s: %s", path, exc)

@@ -30,6 +30,7 @@ class JobContext:
     lease_s: float = 300.0
     max_attempts: int = 5
     retry_delay_s: float = 2.0
+    grace_s: float = 30.0  # how long the completion write (and release) retries through a blip
     # Set by jobs.queue: enqueue process_image(image_id) after `delay` seconds (optional priority).
     schedule: Callable[..., None] | None = None
     # Large lane (jobs/lanes.py): images over large_pixels run at most large_slots at a time.
@@ -38,6 +39,10 @@ class JobContext:
     lanes_dir: Path | None = None
     fetch_limits: FetchLimits = field(default_factory=FetchLimits)  # rows with a source_url
     extras: dict[str, Any] = field(default_factory=dict)
+    # Built by the composition root; each process calls these once (LanceDB
+    # and model handles must not cross a fork).
+    make_vector_store: Callable[[], Any] | None = None
+    make_embedder: Callable[[], Any] | None = None
     _engine: Engine | None = field(default=None, repr=False)
     _engine_pid: int = field(default=0, repr=False)
 

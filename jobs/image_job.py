@@ -9,20 +9,34 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy.exc import OperationalError
 
 from db import images
+from db.errors import describe_url, unreachable_from
 from jobs import imaging, lanes, media, originals
 from jobs.context import JobContext
-from jobs.errors import DarkroomError, MissingOriginal, PermanentError, RetryableError
+from jobs.errors import (
+    DarkroomError,
+    MissingOriginal,
+    PermanentError,
+    RetryableError,
+    StorageUnavailable,
+    is_storage_trouble,
+)
+from jobs.outage import OUTAGES, backoff_delay
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def process_image(ctx: JobContext, image_id: str) -> str:
@@ -32,13 +46,20 @@ def process_image(ctx: JobContext, image_id: str) -> str:
     try:
         claimed = images.claim(ctx.engine, image_id, owner, ctx.lease_s)
     except OperationalError as exc:
-        # The database is busy beyond its timeout: the row is untouched (no
-        # attempt counted); try again later rather than drop the message.
+        # The database is busy beyond its timeout, or down: the row is untouched
+        # (no attempt counted); try again later rather than drop the message.
+        down = unreachable_from(exc, _db_url(ctx))
+        if down is not None:  # an outage: one WARNING for all images, a growing wait
+            delay = OUTAGES.down(down.where, down.reason)
+            log.debug("image %s: could not claim (%s); retry in %.1fs", image_id, down, delay)
+        else:
+            delay = ctx.retry_delay_s
+            log.warning("image %s: could not claim (%s); retry in %.1fs", image_id,
+                        exc.__class__.__name__, delay, extra={"image_id": image_id, "outcome": "retry"})
         if ctx.schedule is not None:
-            ctx.schedule(image_id, ctx.retry_delay_s)
-        log.warning("image %s: could not claim (%s); retry in %.1fs", image_id,
-                    exc.__class__.__name__, ctx.retry_delay_s, extra={"image_id": image_id, "outcome": "retry"})
+            ctx.schedule(image_id, delay)
         return "retry"
+    OUTAGES.up(_db_where(ctx))
     if claimed is None:
         log.info("image %s: nothing to claim (done, failed or leased elsewhere)", image_id,
                  extra={"image_id": image_id, "outcome": "skipped"})
@@ -50,27 +71,40 @@ def process_image(ctx: JobContext, image_id: str) -> str:
         images.fail(ctx.engine, image_id, error, owner)
         _log_done(image_id, "failed", t0, {}, error, logging.WARNING)
         return "failed"
+    attempt = Attempt(ctx.media_dir)
     try:
         with LeaseKeeper(ctx, image_id, owner), _lane_slot(ctx, claimed) as admitted:
             if not admitted:
                 return _defer_large(ctx, image_id, owner)
-            facts, rows, timings = _render_and_store(ctx, claimed)
+            facts, rows, timings = _render_and_store(ctx, claimed, attempt)
         t = time.perf_counter()
         facts["timings"] = json.dumps({**timings, "db": 0.0})
-        if not images.complete(ctx.engine, image_id, owner, facts, rows):
+        # The files move into place inside the completing transaction, once the
+        # compare-and-set has matched: a worker that lost its lease (frozen,
+        # partitioned) renames nothing and removes its temporary files.
+        if not persist(ctx, "completion", lambda: images.complete(ctx.engine, image_id, owner, facts, rows,
+                                                                  before_commit=attempt.move_into_place)):
+            attempt.discard()
             log.warning("image %s: lease lost before completion; result discarded", image_id)
             return "skipped"
         timings["db"] = time.perf_counter() - t
+        OUTAGES.up(_storage_where(ctx))
         remove_stale_variants(media.variant_dir(ctx.media_dir, image_id), {Path(r.path).name for r in rows})
         _log_done(image_id, "completed", t0, timings)
         return "completed"
+    except StorageUnavailable as exc:
+        attempt.discard()
+        return _wait_for_storage(ctx, claimed, owner, exc)
     except PermanentError as exc:
-        images.fail(ctx.engine, image_id, str(exc), owner)
+        attempt.discard()
+        persist(ctx, "failure", lambda: images.fail(ctx.engine, image_id, str(exc), owner))
         _log_done(image_id, "failed", t0, {}, str(exc), logging.WARNING)
         return "failed"
     except (RetryableError, OperationalError) as exc:
+        attempt.discard()
         return _retry_or_give_up(ctx, claimed, owner, exc, t0)
     except Exception as exc:  # a bug or an unexpected library error: fail loudly, keep going
+        attempt.discard()
         log.exception("image %s: unexpected error", image_id)
         images.fail(ctx.engine, image_id, f"internal error: {type(exc).__name__}: {exc}", owner)
         _log_done(image_id, "failed", t0, {}, str(exc), logging.ERROR)
@@ -78,6 +112,7 @@ def process_image(ctx: JobContext, image_id: str) -> str:
     except BaseException:
         # Interrupted by shutdown (KeyboardInterrupt after the grace period):
         # give the image back now rather than leave it to the lease expiry.
+        attempt.discard()
         images.release(ctx.engine, image_id, owner)
         log.warning("image %s: interrupted; released back to pending", image_id)
         raise
@@ -106,10 +141,16 @@ def _defer_large(ctx: JobContext, image_id: str, owner: str) -> str:
     return "deferred"
 
 
-def _render_and_store(ctx: JobContext, claimed: images.Claimed) -> tuple[dict, list[images.VariantRow], dict[str, float]]:
+def _render_and_store(ctx: JobContext, claimed: images.Claimed,
+                      attempt: Attempt) -> tuple[dict, list[images.VariantRow], dict[str, float]]:
+    if OUTAGES.is_down(_storage_where(ctx)):  # known trouble: a cheap probe before any decoding
+        problem = media.probe_writable(ctx.media_dir)
+        if problem is not None:
+            raise StorageUnavailable(f"media storage not writable: {_os_reason(problem)}") from problem
     claimed = originals.ensure_original(ctx, claimed)  # URL rows: fetch the original first
     source = media.resolve_original(ctx.media_dir, claimed.original_path)
     if not source.is_file():
+        _check_media_mounted(ctx, claimed.original_path)
         raise MissingOriginal(f"original file not found: {claimed.original_path}")
     _check_readable(source, claimed.original_path)
     vdir = media.variant_dir(ctx.media_dir, claimed.id)
@@ -125,10 +166,7 @@ def _render_and_store(ctx: JobContext, claimed: images.Claimed) -> tuple[dict, l
     rows: list[images.VariantRow] = []
     for v in rendered.variants:
         rel = media.variant_relpath(claimed.id, v.width, v.format)
-        try:
-            media.atomic_write(ctx.media_dir / rel, v.data)
-        except OSError as exc:  # disk full, I/O error, a mount gone: the storage, not the image
-            raise RetryableError(f"cannot write variant {rel}: {exc}") from exc
+        attempt.write(ctx.media_dir / rel, v.data)
         rows.append(images.VariantRow(width=v.width, height=v.height, format=v.format,
                                       path=rel, size=len(v.data)))
     timings = dict(rendered.timings)
@@ -152,7 +190,114 @@ def _check_readable(source: Path, original_path: str) -> None:
     except FileNotFoundError as exc:
         raise MissingOriginal(f"original file not found: {original_path}") from exc
     except OSError as exc:
+        if is_storage_trouble(exc):
+            raise StorageUnavailable(f"cannot read original {original_path}: {_os_reason(exc)}") from exc
         raise RetryableError(f"cannot read original {original_path}: {exc}") from exc
+
+
+def _check_media_mounted(ctx: JobContext, original_path: str) -> None:
+    """A missing original under a media dir whose ``originals/`` is gone is a vanished mount."""
+    if Path(original_path).is_absolute():
+        return
+    if not (ctx.media_dir / "originals").is_dir():
+        raise StorageUnavailable(f"media storage unavailable: {ctx.media_dir / 'originals'} is missing "
+                                 "(a mount gone?)")
+
+
+class Attempt:
+    """The files one attempt writes: under ``.tmp-<token>-`` names until the lease holder moves them.
+
+    >>> attempt = Attempt(media_dir)                       # doctest: +SKIP
+    >>> attempt.write(media_dir / rel, data)               # .tmp-<token>-320.webp
+    >>> attempt.move_into_place()                          # inside images.complete
+    """
+
+    def __init__(self, media_dir: Path) -> None:
+        self.media_dir = media_dir
+        self.token = f"{os.getpid():x}{secrets.token_hex(3)}"
+        self.files: list[tuple[Path, Path]] = []  # (temporary, final)
+
+    def write(self, final: Path, data: bytes) -> None:
+        try:
+            self.files.append((media.write_temp(final, data, self.token), final))
+        except OSError as exc:  # disk full, read-only, I/O error, a mount gone: the storage, not the image
+            if is_storage_trouble(exc):
+                raise StorageUnavailable(f"cannot write variant {final.relative_to(self.media_dir)}: "
+                                         f"{_os_reason(exc)}") from exc
+            raise RetryableError(f"cannot write variant {final.name}: {exc}") from exc
+
+    def move_into_place(self) -> None:
+        try:
+            for tmp, final in self.files:
+                os.replace(tmp, final)
+        except OSError as exc:
+            raise StorageUnavailable(f"cannot move variants into place: {_os_reason(exc)}") from exc
+        self.files = []
+
+    def discard(self) -> None:
+        """Remove this attempt's temporary files (a failed, lost or stale attempt leaves nothing)."""
+        for tmp, _final in self.files:
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:  # the storage is gone; the orphan sweep removes it later
+                log.debug("could not remove %s", tmp)
+        self.files = []
+
+
+def _os_reason(exc: OSError) -> str:
+    return f"[Errno {exc.errno}] {exc.strerror}" if exc.strerror else str(exc)
+
+
+def _db_url(ctx: JobContext) -> str:
+    return ctx.engine.url.render_as_string(hide_password=True)
+
+
+def _db_where(ctx: JobContext) -> str:
+    backend, address = describe_url(_db_url(ctx))
+    return f"{backend} at {address}"
+
+
+def _storage_where(ctx: JobContext) -> str:
+    return f"media storage at {ctx.media_dir}"
+
+
+def _wait_for_storage(ctx: JobContext, claimed: images.Claimed, owner: str, exc: StorageUnavailable) -> str:
+    """Storage trouble is an outage: the image goes back without spending its attempt."""
+    delay = OUTAGES.down(_storage_where(ctx), str(exc))
+    persist(ctx, "release", lambda: images.release(ctx.engine, claimed.id, owner, error=f"waiting: {exc}",
+                                                    retry_at=time.time() + delay, refund_attempt=True))
+    if ctx.schedule is not None:
+        ctx.schedule(claimed.id, delay)
+    log.debug("image %s: %s; waiting %.1fs (no attempt spent)", claimed.id, exc, delay,
+              extra={"image_id": claimed.id, "outcome": "waiting"})
+    return "waiting"
+
+
+def persist(ctx: JobContext, what: str, write: Callable[[], T]) -> T:
+    """Run a final write (completion, release, failure), retrying a busy or briefly
+    unreachable database with backoff for up to ``jobs.grace_s``.
+
+    A PostgreSQL restart during the last step then costs seconds, not a
+    re-encode once the lease expires.
+    """
+    deadline = time.monotonic() + ctx.grace_s
+    failures = 0
+    while True:
+        try:
+            result = write()
+        except OperationalError as exc:
+            failures += 1
+            left = deadline - time.monotonic()
+            down = unreachable_from(exc, _db_url(ctx))
+            if left <= 0:
+                raise
+            wait = OUTAGES.down(down.where, down.reason) if down else backoff_delay(failures, 0.1, 2.0)
+            log.debug("%s write failed (%s); retrying in %.1fs", what, down or exc.__class__.__name__, wait)
+            time.sleep(min(wait, left))
+            continue
+        if failures:
+            OUTAGES.up(_db_where(ctx))
+        return result
 
 
 def remove_temp_files(vdir: Path) -> int:
@@ -178,11 +323,12 @@ def _retry_or_give_up(ctx: JobContext, claimed: images.Claimed, owner: str, exc:
     message = str(exc) if isinstance(exc, DarkroomError) else f"database busy: {exc.__class__.__name__}"
     if claimed.attempts >= ctx.max_attempts:
         error = f"gave up after {claimed.attempts} attempts; last error: {message}"
-        images.fail(ctx.engine, claimed.id, error, owner)
+        persist(ctx, "failure", lambda: images.fail(ctx.engine, claimed.id, error, owner))
         _log_done(claimed.id, "failed", t0, {}, error, logging.WARNING)
         return "failed"
     delay = getattr(exc, "retry_after_s", None) or ctx.retry_delay_s * 2 ** (claimed.attempts - 1)
-    images.release(ctx.engine, claimed.id, owner, error=message, retry_at=time.time() + delay)
+    persist(ctx, "release", lambda: images.release(ctx.engine, claimed.id, owner, error=message,
+                                                    retry_at=time.time() + delay))
     if ctx.schedule is not None:
         ctx.schedule(claimed.id, delay)
     _log_done(claimed.id, "retry", t0, {}, f"{message}; retry in {delay:.1f}s", logging.WARNING)
@@ -225,10 +371,19 @@ class LeaseKeeper:
 
     def _run(self) -> None:
         interval = max(self.ctx.lease_s / 3, 0.5)
+        warned = False
         while not self._stop.wait(interval):
             try:
                 if not images.renew(self.ctx.engine, self.image_id, self.owner, self.ctx.lease_s):
                     log.warning("image %s: lease lost while processing", self.image_id)
                     return
-            except OperationalError:
-                log.warning("image %s: lease renewal hit a busy database; will retry", self.image_id)
+            except OperationalError as exc:
+                down = unreachable_from(exc, _db_url(self.ctx))
+                if down is not None:
+                    if not warned:  # once per job; the outage itself is logged once per process
+                        log.warning("image %s: lease renewal failed: database unreachable (%s); will retry",
+                                    self.image_id, down.reason)
+                        warned = True
+                    OUTAGES.down(down.where, down.reason)
+                else:
+                    log.warning("image %s: lease renewal hit a busy database; will retry", self.image_id)

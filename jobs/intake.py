@@ -20,6 +20,7 @@ from db import images
 from db.ids import uuid7
 from jobs import lanes, media
 from jobs.imaging import Limits
+from jobs.queue import queue_errors
 from jobs.tasks import TaskSet
 
 IMAGE_SUFFIXES = frozenset({
@@ -34,6 +35,7 @@ class Submitted:
     filename: str
     sha256: str
     size: int
+    queued: bool = True  # False: recorded, waiting for the queue (the reconciler enqueues it)
 
 
 def iter_image_files(root: Path) -> Iterator[Path]:
@@ -53,12 +55,16 @@ def store_original(media_dir: Path, image_id: str, src: Path) -> tuple[str, str,
     h = hashlib.sha256()
     size = 0
     tmp = dest.with_name(media.TMP_PREFIX + dest.name)
-    with open(src, "rb") as inp, open(tmp, "wb") as out:
-        for chunk in iter(lambda: inp.read(1024 * 1024), b""):
-            h.update(chunk)
-            size += len(chunk)
-            out.write(chunk)
-    os.replace(tmp, dest)
+    try:
+        with open(src, "rb") as inp, open(tmp, "wb") as out:
+            for chunk in iter(lambda: inp.read(1024 * 1024), b""):
+                h.update(chunk)
+                size += len(chunk)
+                out.write(chunk)
+        os.replace(tmp, dest)
+    except BaseException:  # a full disk, a read error: leave no partial original behind
+        tmp.unlink(missing_ok=True)
+        raise
     return rel, h.hexdigest(), size
 
 
@@ -76,6 +82,9 @@ def submit_file(engine: Engine, tasks: TaskSet, media_dir: Path, src: Path,
     images.insert_image(engine, image_id=image_id, filename=src.name, original_path=rel,
                         mime_type=mime, size=size, hash=digest, metadata=metadata,
                         owns_original=True, lane=lane)
-    tasks.enqueue_images([image_id], lane=lane)
+    try:
+        tasks.enqueue_images([image_id], lane=lane)
+    except queue_errors():  # the row is the truth: the reconciler enqueues it when the queue is back
+        return Submitted(image_id, src.name, digest, size, queued=False)
     images.mark_enqueued(engine, [image_id])
     return Submitted(image_id, src.name, digest, size)

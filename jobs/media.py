@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
-import tempfile
 from pathlib import Path
 
 TMP_PREFIX = ".tmp-"
@@ -43,17 +43,34 @@ def variant_dir(media_dir: Path, image_id: str) -> Path:
     return media_dir / "variants" / _shard(image_id) / image_id
 
 
+def open_temp(directory: Path, name: str, token: str | None = None) -> tuple[int, Path]:
+    """Create ``.tmp-<token>-<name>`` in ``directory`` for writing; returns (fd, path).
+
+    Created with mode 0666 and the process umask applied (as ``open`` does), so
+    variants get the same permissions as any file the user's tools write;
+    ``mkstemp`` would make them 0600, unreadable to a web server running as
+    another user.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    while True:
+        tmp = directory / f"{TMP_PREFIX}{token or secrets.token_hex(4)}-{name}"
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666), tmp
+        except FileExistsError:
+            if token is None:
+                continue
+            tmp.unlink(missing_ok=True)  # our own leftover from an earlier try of this attempt
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to a temporary name beside ``path``, then rename into place.
 
     A reader never sees a half-written file, and a crash leaves only a
-    ``.tmp-*`` file that the orphan sweep removes.
+    ``.tmp-*`` file that the orphan sweep removes. On any error (a full disk)
+    the temporary file is removed.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
+    tmp = write_temp(path, data)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
         os.replace(tmp, path)
     except BaseException:
         with _suppress():
@@ -61,10 +78,26 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def write_temp(path: Path, data: bytes, token: str | None = None) -> Path:
+    """Write ``data`` beside ``path`` under a ``.tmp-`` name and return that name (not renamed).
+
+    ``token`` names the attempt, so an attempt can rename or remove exactly its
+    own files. Nothing is left behind when the write fails.
+    """
+    fd, tmp = open_temp(path.parent, path.name, token)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+    except BaseException:
+        with _suppress():
+            os.unlink(tmp)
+        raise
+    return tmp
+
+
 def atomic_copy(src: Path, dest: Path) -> None:
-    """Copy ``src`` to ``dest`` through a temporary name."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=dest.parent)
+    """Copy ``src`` to ``dest`` through a temporary name (removed on any error)."""
+    fd, tmp = open_temp(dest.parent, dest.name)
     try:
         with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
             shutil.copyfileobj(inp, out, 1024 * 1024)
@@ -73,6 +106,31 @@ def atomic_copy(src: Path, dest: Path) -> None:
         with _suppress():
             os.unlink(tmp)
         raise
+
+
+def probe_writable(media_dir: Path) -> OSError | None:
+    """Create and remove a small file in the media dir; the error if that fails, else None."""
+    try:
+        if not media_dir.is_dir():
+            raise FileNotFoundError(2, "media directory is missing (a mount gone?)", str(media_dir))
+        fd, tmp = open_temp(media_dir, f"probe-{os.getpid()}")
+        try:
+            os.write(fd, b"darkroom")
+        finally:
+            os.close(fd)
+            with _suppress():
+                os.unlink(tmp)
+    except OSError as exc:
+        return exc
+    return None
+
+
+def free_bytes(media_dir: Path) -> int | None:
+    """Bytes available to us on the media dir's filesystem, or None if it cannot be read."""
+    try:
+        return int(shutil.disk_usage(media_dir).free)
+    except OSError:
+        return None
 
 
 class _suppress:

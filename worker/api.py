@@ -19,7 +19,6 @@ import hashlib
 import logging
 import os
 import random
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -159,9 +158,7 @@ class Darkroom:
         media_dir = self.app.settings.paths.media_dir
         rel = media.original_relpath(image_id, ext)
         dest = media_dir / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=media.TMP_PREFIX, dir=dest.parent)
-        tmp = Path(tmp_name)
+        fd, tmp = media.open_temp(dest.parent, dest.name)  # mode 0666 & ~umask, like any file
         try:
             hasher = _HashingWriter(os.fdopen(fd, "wb"))
             with hasher:

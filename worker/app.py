@@ -6,12 +6,13 @@ the settings tree as a whole.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import os
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from huey import Huey
 from sqlalchemy import Engine
@@ -21,11 +22,16 @@ from db.engine import SqliteTuning, is_sqlite, make_engine
 from db.ids import uuid7
 from jobs import context, tasks
 from jobs.maintenance import duties
+from jobs.outage import OUTAGES
 from jobs.context import JobContext
-from jobs.fetch import FetchLimits
-from jobs.imaging import EncoderSpec, Limits, Recipe
-from jobs.queue import QueueConfig, make_huey, sqlite_queue_path
+from jobs.embeddings.settings import EmbeddingSettings
+from jobs.imaging.types import Limits, Recipe
+from jobs.queue import make_huey, sqlite_queue_path
 from worker.settings import Settings
+
+if TYPE_CHECKING:
+    from jobs.embeddings.embedders.base import Embedder
+    from jobs.embeddings.store import VectorStore
 
 
 @dataclass
@@ -36,6 +42,9 @@ class App:
     duties: dict[str, Any] = field(default_factory=dict)  # maintenance periodic tasks by name
     _engine: Engine | None = field(default=None, repr=False)
     _context: JobContext | None = field(default=None, repr=False)
+    _vectors: VectorStore | None = field(default=None, repr=False)
+    _vectors_pid: int = field(default=0, repr=False)
+    _embedder: Embedder | None = field(default=None, repr=False)
 
     @property
     def engine(self) -> Engine:
@@ -43,8 +52,42 @@ class App:
             self._engine = make_db_engine(self.settings)
         return self._engine
 
+    @property
+    def vector_store(self) -> VectorStore:
+        """The LanceDB store of ``[embeddings]``, opened on first use in this process.
+
+        Building the App does not import LanceDB (a slow import); a forked
+        worker opens its own handle (LanceDB connections must not cross a fork).
+        """
+        if self._vectors is None or self._vectors_pid != os.getpid():
+            self._vectors = make_vector_store(self.settings.embeddings)
+            self._vectors_pid = os.getpid()
+        return self._vectors
+
+    @property
+    def embedder(self) -> Embedder:
+        """The configured embedder, built on first use (for searches from the CLI and API)."""
+        if self._embedder is None:
+            self._embedder = make_embedder(self.settings.embeddings)
+        return self._embedder
+
+    def has_vector_store(self) -> bool:
+        """True when the LanceDB directory exists (opening the store would create it)."""
+        return self.settings.embeddings.lancedb_dir.is_dir()
+
+    def delete_vectors(self, image_ids: Iterable[str]) -> None:
+        """Delete the vectors of ``image_ids`` from every model (the TTL sweep's file hook)."""
+        ids = list(image_ids)
+        if ids and self.has_vector_store():
+            self.vector_store.delete(ids)
+
+    def optimize_vectors(self) -> dict[str, dict[str, int]]:
+        """Compact and prune every vector table (the maintenance ``optimize`` duty)."""
+        return self.vector_store.optimize() if self.has_vector_store() else {}
+
     def migrate(self) -> None:
         migrate.upgrade(self.engine)
+        self.settings.paths.media_dir.mkdir(parents=True, exist_ok=True)
 
     def job_context(self, owner_prefix: str | None = None) -> JobContext:
         s = self.settings
@@ -52,21 +95,25 @@ class App:
             engine_factory=functools.partial(make_db_engine, s),
             media_dir=s.paths.media_dir,
             recipe=recipe_from(s),
-            limits=limits_from(s),
+            limits=s.limits,
             owner_prefix=owner_prefix or worker_id(),
             lease_s=s.jobs.lease_s,
             max_attempts=s.jobs.max_attempts,
             retry_delay_s=s.jobs.retry_delay_s,
+            grace_s=s.jobs.grace_s,
             schedule=lambda image_id, delay, lane=None: self.tasks.enqueue_images([image_id], delay=delay,
                                                                                    lane=lane),
             large_pixels=s.imaging.large_pixels,
             large_slots=s.imaging.large_slots,
             lanes_dir=s.paths.data_dir / "lanes",
-            fetch_limits=fetch_limits_from(s),
+            fetch_limits=s.fetch,
             extras={"embedding": s.embeddings},
+            make_vector_store=functools.partial(make_vector_store, s.embeddings),
+            make_embedder=functools.partial(make_embedder, s.embeddings),
         )
 
     def install_context(self, owner_prefix: str | None = None) -> JobContext:
+        OUTAGES.configure(self.settings.outage)
         ctx = self.job_context(owner_prefix)
         context.install(ctx)
         self._context = ctx
@@ -74,7 +121,12 @@ class App:
 
     @property
     def duty_env(self) -> duties.DutyEnv:
-        return duty_env(self.settings)
+        s = self.settings
+        return duties.DutyEnv(settings=s.maintenance, media_dir=s.paths.media_dir,
+                              queue_db=sqlite_queue_path(s.queue.url),
+                              delete_embeddings=self.delete_vectors,
+                              optimize_vectors=self.optimize_vectors,
+                              sqlite_database=is_sqlite(s.database.url))
 
     def close(self) -> None:
         if self._context is not None:
@@ -88,33 +140,38 @@ def make_db_engine(settings: Settings) -> Engine:
     db = settings.database
     if db.url.startswith("sqlite:///"):
         settings.paths.data_dir.mkdir(parents=True, exist_ok=True)
-        from pathlib import Path
-
         Path(db.url[len("sqlite:///"):].split("?")[0]).parent.mkdir(parents=True, exist_ok=True)
     return make_engine(db.url, SqliteTuning(busy_timeout_ms=db.busy_timeout_ms,
                                             cache_size_kib=db.cache_size_kib))
 
 
+def make_vector_store(cfg: EmbeddingSettings) -> VectorStore:
+    """The one place a VectorStore is built from the settings."""
+    from jobs.embeddings.store import IndexSettings, VectorStore  # LanceDB is a slow import: only when used
+
+    return VectorStore(
+        cfg.lancedb_dir, read_consistency_s=cfg.read_consistency_s, keep_versions_s=cfg.keep_versions_s,
+        index=IndexSettings(threshold_rows=cfg.index_threshold_rows, index_type=cfg.index_type),
+    )
+
+
+def make_embedder(cfg: EmbeddingSettings) -> Embedder:
+    """The configured embedder (``local`` or ``http``)."""
+    from jobs.embeddings.embedders import make_embedder as build_embedder
+
+    return build_embedder(cfg.embedder, cfg.http)
+
+
 def recipe_from(settings: Settings) -> Recipe:
     v = settings.variants
-    encoders = tuple(EncoderSpec(f, getattr(v, f).quality, getattr(v, f).effort) for f in v.formats)
+    encoders = tuple(getattr(v, f) for f in v.formats)
     return Recipe(widths=tuple(sorted(set(v.widths))), encoders=encoders,
                   keep_gps=settings.imaging.keep_gps, animated_webp=settings.imaging.animated_webp)
 
 
 def lane_rule(settings: Settings) -> tuple[Limits, int]:
     """What intake needs to put an image in its lane: the limits and the large-lane threshold."""
-    return limits_from(settings), settings.imaging.large_pixels
-
-
-def limits_from(settings: Settings) -> Limits:
-    lim = settings.limits
-    return Limits(max_pixels=lim.max_pixels, max_side=lim.max_side,
-                  max_frames=lim.max_frames, max_bytes=lim.max_bytes)
-
-
-def fetch_limits_from(settings: Settings) -> FetchLimits:
-    return FetchLimits(**dataclasses.asdict(settings.fetch))
+    return settings.limits, settings.imaging.large_pixels
 
 
 def worker_id() -> str:
@@ -122,20 +179,8 @@ def worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid7()[-6:]}"
 
 
-def duty_env(settings: Settings) -> duties.DutyEnv:
-    from jobs.embeddings.step import optimize_vectors
-    from jobs.embeddings.store import delete_vectors
-
-    store = settings.embeddings.lancedb_dir
-    return duties.DutyEnv(settings=settings.maintenance, media_dir=settings.paths.media_dir,
-                          queue_db=sqlite_queue_path(settings.queue.url),
-                          delete_embeddings=functools.partial(delete_vectors, store),
-                          optimize_vectors=functools.partial(optimize_vectors, store),
-                          sqlite_database=is_sqlite(settings.database.url))
-
-
 def build(settings: Settings) -> App:
-    q = settings.queue
-    huey = make_huey(QueueConfig(url=q.url, name=q.name, busy_timeout_s=q.busy_timeout_s))
-    periodic = duties.register(huey, duty_env(settings), lambda: context.current().engine)
-    return App(settings=settings, huey=huey, tasks=tasks.register(huey), duties=periodic)
+    huey = make_huey(settings.queue)
+    app = App(settings=settings, huey=huey, tasks=tasks.register(huey))
+    app.duties = duties.register(huey, app.duty_env, lambda: context.current().engine)
+    return app

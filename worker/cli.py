@@ -29,6 +29,43 @@ class DarkroomGroup(click.Group):
         except MaintenanceError as exc:  # bad TTL rule, missing/unreadable database, failed check
             click.echo(f"darkroom: {exc}", err=True)
             sys.exit(1)
+        except Exception as exc:
+            down = unreachable_backend(exc, ctx.obj)
+            if down is None:
+                raise
+            click.echo(f"darkroom: {down}", err=True)  # one line: backend, address, error
+            sys.exit(1)
+
+
+def unreachable_backend(exc: BaseException, obj: Any) -> Exception | None:
+    """``exc`` as "PostgreSQL at db:5432 unreachable: connection refused", if it is a backend outage.
+
+    Raised anywhere below a command (SQLAlchemy, redis-py, huey's SQLite
+    storage), translated here once, not in every command.
+    """
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    from db.errors import DatabaseUnreachable, describe_url, reason_of, unreachable_from
+    from jobs.queue import QueueUnreachable, unreachable_queue
+
+    if isinstance(exc, (DatabaseUnreachable, QueueUnreachable)):
+        return exc
+    try:
+        settings = obj.settings
+    except Exception:  # no settings, no address to name
+        return None
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        url = settings.database.url
+        down = unreachable_from(exc, url)
+        if down is None and "database is locked" not in str(exc):
+            backend, address = describe_url(url)
+            down = DatabaseUnreachable(backend, address, reason_of(exc))
+        return down
+    import redis.exceptions
+
+    if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
+        return unreachable_queue(exc, settings.queue.url)
+    return None
 
 
 @click.group(cls=DarkroomGroup, context_settings={"help_option_names": ["-h", "--help"]})

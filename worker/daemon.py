@@ -29,7 +29,10 @@ from db import images, leases
 from db.maintenance.checkpoint import checkpoint_on_shutdown
 from jobs.maintenance import duties
 from jobs.reconcile import reconcile
-from worker import services
+from db.errors import unreachable_from
+from jobs.outage import OUTAGES
+from jobs.queue import describe_queue_url, unreachable_queue
+from worker import services, startup
 from worker.app import App
 from worker.huey_consumer import DarkroomConsumer, die_with_parent
 
@@ -65,14 +68,22 @@ class Reconciler(threading.Thread):
     def __init__(self, app: App, owner: str) -> None:
         super().__init__(name="reconciler", daemon=True)
         self.app, self.owner, self.stop = app, owner, threading.Event()
+        self._where = ""
 
     def run(self) -> None:
         tick = max(self.app.settings.jobs.reconcile_interval_s / 4, 0.05)
         while True:
             try:
                 reconcile_guarded(self.app, self.owner)
-            except Exception:
-                log.exception("reconciler run failed; will try again")
+                OUTAGES.up(self._where)
+            except Exception as exc:
+                down = (unreachable_from(exc, self.app.settings.database.url)
+                        or unreachable_queue(exc, self.app.settings.queue.url))
+                if down is None:
+                    log.exception("reconciler run failed; will try again")
+                else:  # an outage: logged once by the outage log, not every tick
+                    self._where = down.where
+                    OUTAGES.down(down.where, down.reason)
             if self.stop.wait(tick):
                 return
 
@@ -84,7 +95,10 @@ def run_daemon(app: App, workers: int | None = None) -> int:
     0
     """
     settings = app.settings
-    app.migrate()
+    if not _wait_and_migrate(app):
+        log.info("stopped while waiting for the backends")
+        return 0
+    settings.paths.media_dir.mkdir(parents=True, exist_ok=True)
     duties.validate(app.engine, settings.maintenance)  # a bad TTL rule stops start-up, named
     owner = app.install_context().owner_prefix
     jobs = settings.jobs
@@ -108,6 +122,7 @@ def run_daemon(app: App, workers: int | None = None) -> int:
         max_delay=settings.queue.max_delay_s,
         shutdown_timeout=jobs.grace_s,
         on_worker_death=on_worker_death,
+        queue_name="{} at {}".format(*describe_queue_url(settings.queue.url)),
     )
     duties.catch_up(app.engine, app.duty_env, app.duties)
     reconciler = Reconciler(app, owner)
@@ -130,6 +145,32 @@ def run_daemon(app: App, workers: int | None = None) -> int:
         running.stop()
         log.info("worker %s stopped", owner)
     return 0
+
+
+def _wait_and_migrate(app: App) -> bool:
+    """Wait for the database and the queue (see ``worker/startup.py``), then migrate.
+
+    Returns False when SIGTERM/SIGINT came first. The signal handlers set here
+    are put back before the consumer installs its own.
+    """
+    from sqlalchemy.exc import OperationalError
+
+    from db.errors import unreachable_from
+
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        while startup.wait_for_backends(app, stop):
+            try:
+                app.migrate()
+                return True
+            except OperationalError as exc:  # gone again between the probe and the migration
+                if unreachable_from(exc, app.settings.database.url) is None:
+                    raise
+        return False
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _consume(consumer: DarkroomConsumer) -> None:

@@ -30,23 +30,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from db.engine import read_sessions, write_session
 from db.models import Worker
+from worker.sections import HeartbeatSettings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class HeartbeatSettings:
-    interval_s: float = 5.0  # how often a daemon refreshes its heartbeat
-    timeout_s: float = 30.0  # no heartbeat for this long: the worker is dead
-    prune_after_s: float = 86_400.0  # stopped/dead rows are deleted after this
-
-    def check(self) -> None:
-        if self.interval_s <= 0:
-            raise ValueError("interval_s: expected a number > 0")
-        if self.timeout_s <= self.interval_s:
-            raise ValueError("timeout_s: expected a number greater than heartbeat.interval_s")
-        if self.prune_after_s < self.timeout_s:
-            raise ValueError("prune_after_s: expected a number >= heartbeat.timeout_s")
 
 
 def darkroom_version() -> str:
@@ -143,7 +129,14 @@ class Heartbeat(threading.Thread):
                               time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(w.heartbeat_at)),
                               extra={"worker_id": w.id, "event": "worker_crashed"})
             except SQLAlchemyError as exc:  # a busy or briefly unreachable database
-                log.warning("heartbeat failed (%s); will try again", exc.__class__.__name__)
+                from db.errors import unreachable_from
+                from jobs.outage import OUTAGES
+
+                down = unreachable_from(exc, self.engine.url.render_as_string(hide_password=True))
+                if down is not None:  # logged once per outage by the outage log
+                    OUTAGES.down(down.where, down.reason)
+                else:
+                    log.warning("heartbeat failed (%s); will try again", exc.__class__.__name__)
 
     def stop(self) -> None:
         self._stop_event.set()

@@ -16,6 +16,10 @@ What huey 3.5.4 does by itself, and what :class:`DarkroomConsumer` changes:
   confused with a Ctrl-C), which lets the task give its image back. A task
   stuck in C code (an AVIF encode) cannot see that, so whatever is still
   alive a moment later is killed; the daemon then releases its leases.
+- huey logs "Error reading from queue" with a traceback on every poll while
+  Redis is down (hundreds of lines a second). Here a failed read goes to the
+  outage log (``jobs/outage.py``: one WARNING, a summary a minute, one INFO
+  when it is back) and the worker waits the outage backoff before reading again.
 - A worker that dies (OOM killer, SIGKILL) is restarted by the health check;
   here the health check runs every second and first calls ``on_worker_death``
   with the dead process's pid, so the daemon can recover the image it held
@@ -28,11 +32,14 @@ import ctypes
 import logging
 import os
 import signal
+import time
 from collections.abc import Callable
 from typing import Any
 
 from huey import Huey
-from huey.consumer import Consumer, ProcessEnvironment
+from huey.consumer import Consumer, ProcessEnvironment, Scheduler, Worker
+
+from jobs.outage import OUTAGES
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +64,50 @@ def die_with_parent(parent_pid: int | None = None) -> None:
         os._exit(1)
 
 
+class QuietWorker(Worker):
+    """huey's worker loop, with queue read errors waited out instead of logged per poll."""
+
+    queue_name = "the queue"
+
+    def loop(self, now: Any = None) -> None:
+        try:
+            task = self.huey.dequeue()
+        except Exception as exc:
+            from db.errors import reason_of
+
+            delay = OUTAGES.down(self.queue_name, reason_of(exc))
+            self.stop_flag.wait(delay)
+            return
+        OUTAGES.up(self.queue_name)
+        if task is not None:
+            self.delay = self.default_delay
+            self.task_count += 1
+            try:
+                self.huey.execute(task, now)
+            except Exception:
+                self._logger.exception("Unhandled error during execution of task %s.", task.id)
+        elif not self.huey.storage.blocking:
+            self.sleep()
+
+
+class QuietScheduler(Scheduler):
+    """huey's scheduler, which would log "Error reading schedule." with a traceback every
+    second while the queue is down: it checks the queue first and waits the outage out."""
+
+    def loop(self, now: Any = None) -> None:
+        from db.errors import reason_of
+        from jobs.queue import ping
+
+        try:
+            ping(self.huey)
+        except Exception as exc:
+            self.stop_flag.wait(OUTAGES.down(QuietWorker.queue_name, reason_of(exc)))
+            self._next_loop = time.monotonic()
+            return
+        OUTAGES.up(QuietWorker.queue_name)
+        super().loop(now)
+
+
 class DarkroomProcessEnvironment(ProcessEnvironment):
     """Forked workers and scheduler that die with the consumer and ignore group signals."""
 
@@ -78,8 +129,13 @@ class DarkroomConsumer(Consumer):
     >>> consumer.run()  # until SIGTERM or SIGINT
     """
 
+    worker_class = QuietWorker
+    scheduler_class = QuietScheduler
+
     def __init__(self, huey: Huey, *, on_worker_death: Callable[[int, int | None], None] | None = None,
-                 **options: Any) -> None:
+                 queue_name: str | None = None, **options: Any) -> None:
+        if queue_name:
+            QuietWorker.queue_name = queue_name
         options.setdefault("health_check_interval", HEALTH_CHECK_INTERVAL_S)
         options["check_worker_health"] = True
         options["graceful_signal"] = "TERM"

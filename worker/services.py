@@ -37,7 +37,7 @@ class Services:
 
 def start(app: App, worker_id: str, concurrency: int) -> Services:
     """Register the daemon, start its heartbeat, and serve metrics if configured."""
-    hb: heartbeat.HeartbeatSettings = getattr(app.settings, "heartbeat", heartbeat.HeartbeatSettings())
+    hb = app.settings.heartbeat
     heartbeat.escalate_worker_deaths()
     server = metrics.start(app)  # first: its multiprocess dir must exist before the fork
     beat = heartbeat.Heartbeat(app.engine, worker_id, concurrency, hb, ready=signal_handlers_changed())

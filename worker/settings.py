@@ -8,7 +8,8 @@ config file, so a copied ``config.toml`` is a self-contained installation.
 A bad value raises :class:`ConfigError` naming the key, the value and what was
 expected; the CLI turns it into a one-line message and exit status 2.
 
-Adding a section: define a frozen dataclass with defaulted fields (``int``,
+Adding a section: define a frozen dataclass, in a leaf module that imports
+nothing of the project (see :mod:`worker.sections`), with defaulted fields (``int``,
 ``float``, ``str``, ``bool``, ``Path``, ``tuple[int, ...]``, ``tuple[str, ...]``,
 ``dict`` or a nested dataclass), optionally a ``check()`` method that raises
 ``ValueError("expected ...")`` naming the field, and add it to :class:`Settings`.
@@ -26,14 +27,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import make_url
-
-from jobs.maintenance.duties import MaintenanceSettings
 from jobs.embeddings.settings import EmbeddingSettings
-from worker.status.health import HealthSettings
-from worker.heartbeat import HeartbeatSettings
-from worker.status.metrics import MetricsSettings
-from worker.status.web.server import ServeSettings
+from jobs.fetch.limits import FetchLimits
+from jobs.imaging.types import Limits
+from jobs.maintenance.settings import MaintenanceSettings
+from jobs.outage import OutageSettings
+from jobs.queue import QueueConfig
+from worker.sections import (
+    DatabaseSettings,
+    HealthSettings,
+    HeartbeatSettings,
+    ImagingSettings,
+    JobSettings,
+    MetricsSettings,
+    PathsSettings,
+    ServeSettings,
+    VariantSettings,
+)
 
 ENV_PREFIX = "DARKROOM_"
 DEFAULT_CONFIG = "config.toml"
@@ -47,166 +57,20 @@ class ConfigError(Exception):
         super().__init__(f"config key {key!r}: got {value!r}, expected {expected}")
 
 
-# --- sections ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PathsSettings:
-    data_dir: Path = Path("data")
-    media_dir: Path = Path("data/media")  # originals/ and variants/ live below
-
-
-@dataclass(frozen=True)
-class DatabaseSettings:
-    url: str = "sqlite:///data/app.db"
-    busy_timeout_ms: int = 15_000
-    cache_size_kib: int = 32_768
-
-    def check(self) -> None:
-        try:
-            make_url(self.url)
-        except Exception as exc:
-            raise ValueError("url: expected an SQLAlchemy URL such as sqlite:///data/app.db") from exc
-        if self.busy_timeout_ms < 0:
-            raise ValueError("busy_timeout_ms: expected a number >= 0")
-
-
-@dataclass(frozen=True)
-class QueueSettings:
-    # sqlite:///path (huey SqliteHuey, its own file) or redis://host:port/db
-    url: str = "sqlite:///data/queue.db"
-    name: str = "darkroom"
-    workers: int = 2
-    worker_type: str = "process"  # process | thread
-    # Idle polling (SQLite storage; Redis blocks instead): the first poll after
-    # a job waits initial_delay_s, each empty poll multiplies the wait by
-    # backoff, up to max_delay_s, which bounds how long a new image waits on an
-    # idle worker (measured: bench/idle_pickup.py, docs/reliability.md).
-    initial_delay_s: float = 0.05
-    backoff: float = 1.15
-    max_delay_s: float = 0.25
-    busy_timeout_s: float = 30.0
-
-    def check(self) -> None:
-        if not (self.url.startswith("sqlite:///") or self.url.startswith(("redis://", "rediss://", "unix://"))):
-            raise ValueError("url: expected sqlite:///path or redis://host:port/db")
-        # huey drops every other character from a Redis queue name, so
-        # "dark-room" and "darkroom" would silently be one queue.
-        if not self.name or not all(c.isascii() and (c.isalnum() or c == "_") for c in self.name):
-            raise ValueError("name: expected letters, digits and _ only (the Redis key prefix)")
-        if self.workers < 1:
-            raise ValueError("workers: expected an integer >= 1")
-        if self.worker_type not in ("process", "thread"):
-            raise ValueError("worker_type: expected 'process' or 'thread'")
-        if self.max_delay_s <= 0:
-            raise ValueError("max_delay_s: expected a number > 0")
-        if not 0 < self.initial_delay_s <= self.max_delay_s:
-            raise ValueError("initial_delay_s: expected a number > 0 and <= max_delay_s")
-        if self.backoff < 1:
-            raise ValueError("backoff: expected a number >= 1")
-        if self.busy_timeout_s <= 0:
-            raise ValueError("busy_timeout_s: expected a number > 0")
-
-
-@dataclass(frozen=True)
-class EncoderSettings:
-    quality: int
-    effort: int  # WebP method 0-6 / AVIF speed 0-10
-
-
-@dataclass(frozen=True)
-class VariantSettings:
-    widths: tuple[int, ...] = (320, 640, 1280, 1920)
-    formats: tuple[str, ...] = ("webp", "avif")
-    webp: EncoderSettings = EncoderSettings(quality=80, effort=4)
-    avif: EncoderSettings = EncoderSettings(quality=60, effort=9)
-
-    def check(self) -> None:
-        if not self.widths or any(w < 1 or w > 16_384 for w in self.widths):
-            raise ValueError("widths: expected a non-empty list of integers between 1 and 16384")
-        if not self.formats or any(f not in ("webp", "avif") for f in self.formats):
-            raise ValueError("formats: expected a non-empty list of 'webp' and/or 'avif'")
-        for name, enc, top in (("webp", self.webp, 6), ("avif", self.avif, 10)):
-            if not 0 <= enc.quality <= 100:
-                raise ValueError(f"{name}.quality: expected an integer from 0 to 100")
-            if not 0 <= enc.effort <= top:
-                raise ValueError(f"{name}.effort: expected an integer from 0 to {top}")
-
-
-@dataclass(frozen=True)
-class LimitsSettings:
-    max_pixels: int = 100_000_000
-    max_side: int = 30_000
-    max_frames: int = 500
-    max_bytes: int = 200 * 1024 * 1024
-
-    def check(self) -> None:
-        for f in dataclasses.fields(self):
-            if getattr(self, f.name) < 1:
-                raise ValueError(f"{f.name}: expected an integer >= 1")
-
-
-@dataclass(frozen=True)
-class ImagingSettings:
-    """Metadata policy and the large lane (docs/imaging.md)."""
-
-    keep_gps: bool = False  # store the camera's GPS position on the row (private by default)
-    animated_webp: bool = False  # animated GIF/WebP -> animated WebP variants (else the first frame)
-    large_pixels: int = 40_000_000  # images over this many pixels go to the large lane
-    large_slots: int = 1  # large images processed at once per data directory
-
-    def check(self) -> None:
-        if self.large_pixels < 1:
-            raise ValueError("large_pixels: expected an integer >= 1")
-        if self.large_slots < 1:
-            raise ValueError("large_slots: expected an integer >= 1")
-
-
-@dataclass(frozen=True)
-class JobSettings:
-    max_attempts: int = 5
-    lease_s: float = 60.0  # a claim's lifetime; renewed every lease_s/3 while a job runs
-    grace_s: float = 30.0  # how long shutdown waits for the task in hand
-    retry_delay_s: float = 2.0  # first retry delay; doubles each attempt
-    reconcile_interval_s: float = 30.0
-    requeue_after_s: float = 60.0  # a pending row enqueued longer ago is re-enqueued
-
-    def check(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError("max_attempts: expected an integer >= 1")
-        for name in ("lease_s", "grace_s", "reconcile_interval_s", "requeue_after_s"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name}: expected a number > 0")
-
-
-@dataclass(frozen=True)
-class FetchSettings:
-    """``[fetch]``: limits for images submitted by URL (see docs/fetch.md)."""
-
-    max_bytes: int = 50 * 1024 * 1024  # checked while streaming, not only from Content-Length
-    connect_timeout_s: float = 5.0
-    read_timeout_s: float = 15.0
-    total_timeout_s: float = 60.0
-    max_redirects: int = 5
-    allow: tuple[str, ...] = ()  # CIDRs / host names let through although not public
-    user_agent: str = "Darkroom/0.1 (image fetcher)"
-
-    def check(self) -> None:
-        from jobs.fetch import FetchLimits
-
-        FetchLimits(**dataclasses.asdict(self)).check()
+# --- the tree of sections (each defined in a leaf module) ---------------------
 
 
 @dataclass(frozen=True)
 class Settings:
     paths: PathsSettings = PathsSettings()
     database: DatabaseSettings = DatabaseSettings()
-    queue: QueueSettings = QueueSettings()
+    queue: QueueConfig = QueueConfig()
     variants: VariantSettings = VariantSettings()
-    limits: LimitsSettings = LimitsSettings()
+    limits: Limits = Limits()
     imaging: ImagingSettings = ImagingSettings()
     jobs: JobSettings = JobSettings()
-    fetch: FetchSettings = FetchSettings()
+    outage: OutageSettings = OutageSettings()
+    fetch: FetchLimits = FetchLimits()
     maintenance: MaintenanceSettings = MaintenanceSettings()
     embeddings: EmbeddingSettings = EmbeddingSettings()
     heartbeat: HeartbeatSettings = HeartbeatSettings()

@@ -29,7 +29,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -55,31 +55,12 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from db.engine import write_session
 from db.maintenance.errors import TtlRuleError
+from db.maintenance.rules import TtlRule
 
 log = logging.getLogger(__name__)
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}\Z")
 FORMATS = ("auto", "unix", "unix_ms", "iso")
-
-
-@dataclass(frozen=True)
-class TtlRule:
-    """One ``[[maintenance.ttl]]`` table of ``config.toml``.
-
-    >>> TtlRule(table="images", column="created_at", max_age_s=30 * 86_400,
-    ...         where={"status": "failed"}, name="failed images")
-    """
-
-    table: str = ""
-    column: str = ""
-    max_age_s: float = 0.0
-    where: dict[str, Any] = field(default_factory=dict)  # column -> value or list of values
-    format: str = "auto"  # auto | unix | unix_ms | iso
-    name: str = ""
-
-    @property
-    def label(self) -> str:
-        return self.name or f"{self.table}.{self.column}"
 
 
 @dataclass(frozen=True)

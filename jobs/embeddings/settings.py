@@ -1,19 +1,17 @@
 """Settings of embeddings and similarity search: ``[embeddings]`` in config.toml.
 
 Kept apart from :mod:`jobs.embeddings.step` so loading the config does not import LanceDB.
+The store and the embedder are built from it in the composition root
+(``worker/app.py``: ``make_vector_store``, ``make_embedder``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from jobs.embeddings.embedders.http import HttpEmbedderSettings
-
-if TYPE_CHECKING:
-    from jobs.embeddings.embedders.base import Embedder
-    from jobs.embeddings.store import VectorStore
+from jobs.embeddings.embedders.http import HttpEmbedderSettings, model_name
+from jobs.embeddings.embedders.local import LocalEmbedder
 
 
 @dataclass(frozen=True)
@@ -51,22 +49,6 @@ class EmbeddingSettings:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: expected a number > 0")
 
-    def store(self) -> VectorStore:
-        from jobs.embeddings.store import IndexSettings, VectorStore  # LanceDB is a slow import: only when used
-
-        return VectorStore(
-            self.lancedb_dir, read_consistency_s=self.read_consistency_s, keep_versions_s=self.keep_versions_s,
-            index=IndexSettings(threshold_rows=self.index_threshold_rows, index_type=self.index_type),
-        )
-
     def model_name(self) -> str:
         """The configured model's name, without building the embedder."""
-        from jobs.embeddings.embedders.http import model_name
-        from jobs.embeddings.embedders.local import LocalEmbedder
-
         return LocalEmbedder.model if self.embedder == "local" else model_name(self.http)
-
-    def make_embedder(self) -> Embedder:
-        from jobs.embeddings.embedders import make_embedder
-
-        return make_embedder(self.embedder, self.http)

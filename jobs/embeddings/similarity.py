@@ -5,7 +5,7 @@ every completed image yet) searches keep using the old model's vectors; once
 the new model covers everything the embedding step drops the old table and
 searches move over.
 
->>> hits = similar(engine, settings, "0190c8e2-...", limit=5)        # doctest: +SKIP
+>>> hits = similar(engine, store, embedder, "0190c8e2-...", limit=5)   # doctest: +SKIP
 >>> [(h.image_id, round(h.distance, 3)) for h in hits]
 [('0190c8e3-...', 0.012), ...]
 """
@@ -23,7 +23,6 @@ from db.models import Image
 from jobs.embeddings import rows
 from jobs.embeddings.embedders import EmbedderError, EmbedInput, LocalEmbedder
 from jobs.embeddings.embedders.base import Embedder
-from jobs.embeddings.step import EmbeddingSettings
 from jobs.embeddings.store import VectorStore
 
 
@@ -49,15 +48,13 @@ def search_model(engine: Engine, store: VectorStore, current: str) -> str:
     return max(others, key=lambda m: others[m])
 
 
-def similar(engine: Engine, settings: EmbeddingSettings, query: str | os.PathLike[str], limit: int = 10,
-            *, store: VectorStore | None = None, embedder: Embedder | None = None) -> list[SimilarImage]:
+def similar(engine: Engine, store: VectorStore, embedder: Embedder, query: str | os.PathLike[str],
+            limit: int = 10) -> list[SimilarImage]:
     """The ``limit`` images nearest to ``query``: an image id, or the path of an image file.
 
     Raises :class:`SimilarityError` with a readable message when the query
     cannot be answered.
     """
-    store = store or settings.store()
-    embedder = embedder or settings.make_embedder()
     model = search_model(engine, store, embedder.model)
     exclude: str | None = None
     text = os.fspath(query)

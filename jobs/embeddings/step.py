@@ -216,10 +216,5 @@ def _outage(engine: Engine, owner: str, before: lease.LeaseState, exc: Exception
     return StepResult(kind, partial.embedded, partial.refused, partial.duplicates)
 
 
-def optimize_vectors(store_dir: Path) -> dict[str, dict[str, int]]:
-    """Compact and prune every vector table (for the maintenance ``optimize`` duty)."""
-    return VectorStore(store_dir).optimize() if Path(store_dir).exists() else {}
-
-
 __all__ = ["EmbeddingSettings", "StepResult", "run_step", "embed_isolating", "near_duplicates",
-           "finish_switch", "optimize_vectors", "EmbedderError"]
+           "finish_switch", "EmbedderError"]

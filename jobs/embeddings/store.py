@@ -352,16 +352,6 @@ class VectorStore:
         return any("vector" in idx.columns for idx in table.list_indices())
 
 
-def delete_vectors(store_dir: Path | str, image_ids: Iterable[str]) -> None:
-    """Delete the vectors of ``image_ids`` from every model; for the TTL sweep.
-
-    >>> delete_vectors(Path("data/lancedb"), ["0190-...", "0190-..."])   # doctest: +SKIP
-    """
-    ids = list(image_ids)
-    if ids and Path(store_dir).exists():
-        VectorStore(store_dir).delete(ids)
-
-
 def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
     for i in range(0, len(items), size):
         yield items[i:i + size]

@@ -35,11 +35,11 @@ def run(ctx: JobContext) -> Any:
     from jobs.embeddings.step import StepResult, run_step
 
     cfg = settings_of(ctx)
-    if cfg is None:
+    if cfg is None or ctx.make_vector_store is None or ctx.make_embedder is None:
         return StepResult("disabled")
     with _lock:
         if _runtime.get("pid") != os.getpid() or _runtime.get("cfg") != cfg:
-            _runtime.update(pid=os.getpid(), cfg=cfg, store=cfg.store(), embedder=cfg.make_embedder())
+            _runtime.update(pid=os.getpid(), cfg=cfg, store=ctx.make_vector_store(), embedder=ctx.make_embedder())
         store, embedder = _runtime["store"], _runtime["embedder"]
     return run_step(ctx.engine, store, embedder, cfg, ctx.media_dir, ctx.owner)
 

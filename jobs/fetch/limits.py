@@ -16,7 +16,7 @@ DEFAULT_USER_AGENT = "Darkroom/0.1 (image fetcher)"
 
 @dataclass(frozen=True)
 class FetchLimits:
-    """What a fetch may do.
+    """What a fetch may do (``[fetch]`` in config.toml).
 
     ``allow`` lists CIDRs (``"10.0.0.0/8"``, ``"::1/128"``) and host names
     (``"images.internal"``, or ``"*.internal"`` for any subdomain) that are let

@@ -38,12 +38,18 @@ class Recipe:
 
 @dataclass(frozen=True)
 class Limits:
-    """Admission limits, checked from the header before any pixel is decoded."""
+    """Admission limits, checked from the header before any pixel is decoded (``[limits]``)."""
 
     max_pixels: int = 100_000_000
     max_side: int = 30_000
     max_frames: int = 500
     max_bytes: int = 200 * 1024 * 1024
+
+    def check(self) -> None:
+        """Raise ``ValueError("field: expected ...")`` for a limit that cannot work."""
+        for name in ("max_pixels", "max_side", "max_frames", "max_bytes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: expected an integer >= 1")
 
 
 @dataclass(frozen=True)

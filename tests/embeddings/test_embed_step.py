@@ -22,11 +22,12 @@ from jobs.embeddings import lease as embedding_lease
 from jobs.embeddings.embedders import HttpEmbedder, HttpEmbedderSettings, LocalEmbedder
 from jobs.embeddings.step import LEASE_NAME, run_step
 from jobs.embeddings.settings import EmbeddingSettings
-from jobs.embeddings.similarity import SimilarityError, similar
+from jobs.embeddings.similarity import SimilarImage, SimilarityError, similar
 from jobs.embeddings.store import VectorStore
 from tests.embeddings.embed_photos import TRANSFORMS
 from tests.embeddings.embed_server import EmbedServer
-from worker.app import App, build
+from jobs.embeddings.embedders.base import Embedder
+from worker.app import App, build, make_embedder, make_vector_store
 from worker.settings import load
 
 
@@ -47,8 +48,13 @@ def settings_of(app: App, **kw: object) -> EmbeddingSettings:
     return dataclasses.replace(app.settings.embeddings, **kw)  # type: ignore[arg-type]
 
 
+def find(app: App, cfg: EmbeddingSettings, query: str | Path, limit: int = 10,
+         embedder: Embedder | None = None) -> list[SimilarImage]:
+    return similar(app.engine, make_vector_store(cfg), embedder or make_embedder(cfg), query, limit)
+
+
 def step(app: App, embedder: object, cfg: EmbeddingSettings, owner: str = "test") -> object:
-    return run_step(app.engine, cfg.store(), embedder, cfg, app.settings.paths.media_dir, owner)  # type: ignore[arg-type]
+    return run_step(app.engine, make_vector_store(cfg), embedder, cfg, app.settings.paths.media_dir, owner)  # type: ignore[arg-type]
 
 
 def test_step_embeds_in_batches_and_similar_finds_copies(app: App, corpus: list[Path], tmp_path: Path) -> None:
@@ -63,16 +69,16 @@ def test_step_embeds_in_batches_and_similar_finds_copies(app: App, corpus: list[
     cfg = settings_of(app, batch_size=5, duplicate_threshold=0.95)
     result = step(app, LocalEmbedder(), cfg)
     assert result.outcome == "done" and result.embedded == 12 and result.remaining == 0
-    store = cfg.store()
+    store = make_vector_store(cfg)
     assert sorted(store.ids("local-v1")) == sorted(ids)
     row = images.get(app.engine, ids[3])
     assert row is not None and row.embedding_model == "local-v1" and row.embedded_at
     # Each transformed copy, as a FILE query, finds the original first.
     for copy in copies:
-        hits = similar(app.engine, cfg, copy, limit=3)
+        hits = find(app, cfg, copy, limit=3)
         assert hits[0].image_id == ids[0] and hits[0].original_path == str(originals[0])
     # By id: the image itself is not its own neighbour.
-    assert ids[0] not in [h.image_id for h in similar(app.engine, cfg, ids[0], limit=5)]
+    assert ids[0] not in [h.image_id for h in find(app, cfg, ids[0], limit=5)]
     # A resized copy completed later is recorded as a near-duplicate of the original.
     dup_id = completed(app, [copies[list(TRANSFORMS).index("resized")]])[0]
     assert step(app, LocalEmbedder(), cfg).duplicates == 1
@@ -92,16 +98,16 @@ def test_unreadable_image_is_refused_and_the_rest_embedded(app: App, corpus: lis
     assert row is not None and row.status == "completed" and row.embedded_at is None
     assert row.error and row.error.startswith("embedding refused:") and "not a readable image" in row.error
     with pytest.raises(SimilarityError, match="has no vector: embedding refused"):
-        similar(app.engine, cfg, ids[1])
+        find(app, cfg, ids[1])
     with pytest.raises(SimilarityError, match="no image with id"):
-        similar(app.engine, cfg, "no-such-id")
+        find(app, cfg, "no-such-id")
     assert step(app, LocalEmbedder(), cfg).refused == 0  # not retried every run
 
 
 def _race(config: str, owner: str, barrier: Any, outcomes: Any) -> None:
     app = build(load(config, env={}))
     cfg = dataclasses.replace(app.settings.embeddings, batch_size=4)
-    store, emb = cfg.store(), LocalEmbedder()
+    store, emb = make_vector_store(cfg), LocalEmbedder()
     barrier.wait(60)  # both processes are fully ready: start together
     outcomes.put(run_step(app.engine, store, emb, cfg, app.settings.paths.media_dir, owner).outcome)
 
@@ -192,7 +198,7 @@ def test_model_switch_reembeds_while_similar_keeps_answering(app: App, corpus: l
     ids = completed(app, corpus[:10])
     local_cfg = settings_of(app)
     assert step(app, LocalEmbedder(), local_cfg).embedded == 10
-    before = [h.image_id for h in similar(app.engine, local_cfg, ids[0], limit=3)]
+    before = [h.image_id for h in find(app, local_cfg, ids[0], limit=3)]
     # Switch to an http model, two images per run.
     http = HttpEmbedderSettings(base_url=server.base_url, model="clip", dimensions=16, image_max_side_px=32)
     new_cfg = settings_of(app, embedder="http", http=http, batch_size=2, max_batches_per_run=1)
@@ -200,14 +206,14 @@ def test_model_switch_reembeds_while_similar_keeps_answering(app: App, corpus: l
     result = step(app, emb, new_cfg)
     assert result.embedded == 2 and result.remaining == 8 and result.dropped_models == ()
     # Mid-switch: searches still use the complete old model.
-    mid = similar(app.engine, new_cfg, ids[0], limit=3, embedder=emb)
+    mid = find(app, new_cfg, ids[0], limit=3, embedder=emb)
     assert [h.image_id for h in mid] == before and mid[0].model == "local-v1"
     while (result := step(app, emb, new_cfg)).remaining:
-        assert similar(app.engine, new_cfg, ids[5], limit=3, embedder=emb)[0].model == "local-v1"
+        assert find(app, new_cfg, ids[5], limit=3, embedder=emb)[0].model == "local-v1"
     assert result.dropped_models == ("local-v1",) and result.optimized
-    store = new_cfg.store()
+    store = make_vector_store(new_cfg)
     assert set(store.models()) == {"http:clip@16"} and sorted(store.ids("http:clip@16")) == sorted(ids)
-    after = similar(app.engine, new_cfg, ids[0], limit=3, embedder=emb)
+    after = find(app, new_cfg, ids[0], limit=3, embedder=emb)
     assert after[0].model == "http:clip@16" and len(after) == 3
 
 
@@ -217,7 +223,7 @@ def test_optimize_runs_on_schedule_and_bounds_fragments(app: App, corpus: list[P
     ids = completed(app, paths)
     cfg = settings_of(app, batch_size=50, max_batches_per_run=1, optimize_interval_s=3600.0,
                       duplicate_threshold=1.0, read_consistency_s=0.0)
-    store = cfg.store()
+    store = make_vector_store(cfg)
     runs = [step(app, LocalEmbedder(), cfg) for _ in range(10)]
     assert sum(r.embedded for r in runs) == 500
     assert runs[0].optimized and not any(r.optimized for r in runs[1:])  # first run ever, then hourly
@@ -233,10 +239,10 @@ def test_optimize_runs_on_schedule_and_bounds_fragments(app: App, corpus: list[P
 
 
 def test_deleted_rows_lose_their_vectors(app: App, corpus: list[Path]) -> None:
-    from jobs.embeddings.store import delete_vectors
-
+    app.delete_vectors(["no-store-yet"])  # nothing to do, no error, no store made
+    assert not app.settings.embeddings.lancedb_dir.exists()
     ids = completed(app, corpus[:3])
     cfg = settings_of(app)
     step(app, LocalEmbedder(), cfg)
-    delete_vectors(cfg.lancedb_dir, ids[:2])
-    assert cfg.store().ids("local-v1") == [ids[2]]
+    app.delete_vectors(ids[:2])
+    assert make_vector_store(cfg).ids("local-v1") == [ids[2]]

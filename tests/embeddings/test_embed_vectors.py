@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jobs.embeddings.store import IndexSettings, VectorError, VectorStore, delete_vectors, table_name
+from jobs.embeddings.store import IndexSettings, VectorError, VectorStore, table_name
 
 DIM = 32
 
@@ -61,18 +61,16 @@ def test_broken_vectors_never_reach_lancedb(store: VectorStore) -> None:
         store.search("m1", np.full(DIM, np.nan))
 
 
-def test_models_live_in_separate_tables(store: VectorStore, tmp_path: Path) -> None:
+def test_models_live_in_separate_tables(store: VectorStore) -> None:
     store.upsert("local-v1", ["a", "b"], unit_rows(2))
     store.upsert("http:clip@16", ["a"], unit_rows(1, dim=16))
     assert store.models() == {"local-v1": DIM, "http:clip@16": 16}
     assert table_name("a/b") != table_name("a_b")
-    delete_vectors(store.directory, ["a"])
+    store.delete(["a"])
     assert store.ids("local-v1") == ["b"] and store.count("http:clip@16") == 0
     store.drop("http:clip@16")
     assert store.models() == {"local-v1": DIM}
     assert store.search("nothing-here", unit_rows(1)[0]) == []
-    delete_vectors(tmp_path / "no-store-yet", ["a"])  # nothing to do, no error
-    assert not (tmp_path / "no-store-yet").exists()
 
 
 def test_another_process_sees_writes(tmp_path: Path) -> None:

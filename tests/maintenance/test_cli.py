@@ -12,6 +12,7 @@ from click.testing import CliRunner, Result
 
 from db.maintenance.runs import last_runs
 from jobs.maintenance import duties
+from jobs.maintenance.settings import default_ttl
 from tests.conftest import run_cli
 from worker.app import App
 from worker.cli import main
@@ -114,7 +115,7 @@ format = "iso"
     s = load(config, env={}).maintenance
     assert s.backup_keep == 3 and s.backup_dir == config.parent / "snapshots"
     assert [r.table for r in s.ttl] == ["images", "sessions"] and s.ttl[0].where == {"status": "failed"}
-    assert load(make_config(), env={}).maintenance.ttl == duties.default_ttl()
+    assert load(make_config(), env={}).maintenance.ttl == default_ttl()
     with pytest.raises(ConfigError, match="maintenance.check_cron"):
         load(make_config(maintenance={"check_cron": "every day"}), env={})
     with pytest.raises(ConfigError, match="maintenance.backup_keep"):

@@ -26,7 +26,7 @@ def test_migration_0002_turns_on_incremental_vacuum_in_an_existing_file(tmp_path
         s.execute(text("INSERT INTO leases (name, owner) VALUES ('kept', 'x')"))
     assert pragma(path, "auto_vacuum") == 0
 
-    upgrade(engine)
+    upgrade(engine, "0002")
 
     assert current_revision(engine) == "0002" and pragma(path, "auto_vacuum") == 2
     assert pragma(path, "journal_mode") == "wal"

@@ -54,14 +54,15 @@ def test_health_fails_when_the_database_server_is_unreachable(make_config: Calla
     # A loopback port nothing listens on: the connection is refused at once.
     cfg = make_config(database={"url": f"postgresql+psycopg://darkroom@127.0.0.1:{free_port()}/none"},
                       health={"connect_timeout_s": 2.0})
-    (cfg.parent / "data").mkdir(parents=True, exist_ok=True)
+    (cfg.parent / "data" / "media").mkdir(parents=True, exist_ok=True)
     from jobs.queue import QueueConfig, make_huey
 
     make_huey(QueueConfig(url=load(cfg, env={}).queue.url))  # the queue itself is fine
     proc = run_cli(cfg, "health", "--json", check=False)
     assert proc.returncode == 1
     problems = json.loads(proc.stdout)["problems"]
-    assert len(problems) == 1 and problems[0].startswith("database unreachable: OperationalError")
+    assert len(problems) == 1 and problems[0].startswith("database unreachable: PostgreSQL at 127.0.0.1:")
+    assert problems[0].endswith(": connection refused")
 
 
 def test_health_fails_when_the_queue_is_missing(make_config: Callable[..., Path]) -> None:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,8 @@ from db.models import MaintenanceRun
 from tests.conftest import run_cli
 from tests.ops.conftest import Batch
 from worker import heartbeat
-from worker.app import App
+from worker.app import App, build
+from worker.settings import load
 from worker.status.report import STATUS_VERSION, gather, render_text
 
 
@@ -123,3 +125,24 @@ def test_status_counts_vector_rows_when_a_store_exists(app: App) -> None:
     report = gather(app)
     assert report["vectors"]["rows"] == 3 and report["vectors"]["models"] == {"local-v1": 3}
     assert "vectors: 3 rows  local-v1=3" in render_text(report)
+
+
+def test_status_counts_vectors_where_embeddings_lancedb_dir_points(make_config: Any) -> None:
+    """The one setting ``embeddings.lancedb_dir`` decides where status counts (not data_dir/lancedb)."""
+    import numpy as np
+
+    from jobs.embeddings.store import VectorStore
+
+    config = make_config(embeddings={"lancedb_dir": "elsewhere/vectors"})
+    app = build(load(config, env={}))
+    app.migrate()
+    try:
+        assert app.settings.embeddings.lancedb_dir == config.parent / "elsewhere" / "vectors"
+        store = VectorStore(app.settings.embeddings.lancedb_dir)
+        store.upsert("local-v1", ["a", "b"], np.random.default_rng(0).random((2, 8), dtype=np.float32))
+        report = gather(app)
+        assert report["vectors"] is not None, "status looked for vectors in data_dir/lancedb"
+        assert report["vectors"]["rows"] == 2
+        assert report["vectors"]["path"] == str(app.settings.embeddings.lancedb_dir)
+    finally:
+        app.close()

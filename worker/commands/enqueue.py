@@ -82,6 +82,7 @@ def _print(report: Any, url_ids: list[tuple[str, str]], as_json: bool) -> None:
             + [{"url": url, "id": i} for url, i in url_ids],
             "duplicates": [{"path": str(d.path), "duplicate_of": d.duplicate_of} for d in report.duplicates],
             "failed": [{"path": str(p), "error": e} for p, e in report.failed],
+            "waiting_for_queue": list(report.unqueued),
         }))
         return
     for f, i in report.created:
@@ -93,4 +94,6 @@ def _print(report: Any, url_ids: list[tuple[str, str]], as_json: bool) -> None:
     for p, e in report.failed:
         click.echo(f"failed  {p}: {e}", err=True)
     click.echo(f"enqueued {len(ids)} image(s), skipped {len(report.duplicates)} duplicate(s)"
-               + (f", {len(report.failed)} failed" if report.failed else ""), err=True)
+               + (f", {len(report.failed)} failed" if report.failed else "")
+               + (f"; {len(report.unqueued)} recorded and waiting for the queue (a worker's reconciler "
+                  "queues them when it is back)" if report.unqueued else ""), err=True)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+
 import click
 
 from worker.context import Ctx, pass_ctx
@@ -21,11 +23,9 @@ def serve(ctx: Ctx, host: str | None, port: int | None) -> None:
       darkroom serve                      # then open http://127.0.0.1:8470/
       darkroom serve --port 9000
     """
-    import dataclasses
+    from worker.status.web.server import make_server
 
-    from worker.status.web.server import ServeSettings, make_server
-
-    cfg: ServeSettings = getattr(ctx.settings, "serve", ServeSettings())
+    cfg = ctx.settings.serve
     cfg = dataclasses.replace(cfg, host=cfg.host if host is None else host,
                               port=cfg.port if port is None else port)
     app = ctx.app

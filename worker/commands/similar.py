@@ -34,7 +34,7 @@ def similar(ctx: Ctx, query: str, limit: int, as_json: bool) -> None:
     app = ctx.app
     app.migrate()
     try:
-        hits = find(app.engine, app.settings.embeddings, query, limit)
+        hits = find(app.engine, app.vector_store, app.embedder, query, limit)
     except SimilarityError as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:

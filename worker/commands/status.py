@@ -32,7 +32,7 @@ def status(ctx: Ctx, as_json: bool, watch: bool, interval: float) -> None:
     app = ctx.app
     app.migrate()
 
-    def show() -> None:
+    def show() -> dict:
         report = gather(app)
         if as_json:
             click.echo(json.dumps(report, indent=None if watch else 2))
@@ -43,9 +43,14 @@ def status(ctx: Ctx, as_json: bool, watch: bool, interval: float) -> None:
                 click.echo(f"{CLEAR}darkroom status  {stamp}  (every {interval:g}s, Ctrl-C to stop)\n\n{text}")
             else:
                 click.echo(text + ("\n" if watch else ""))
+        return report
 
-    show()
+    report = show()
     if not watch:
+        error = report.get("queue", {}).get("error")
+        if error:  # the report is printed; the exit status and one line say what is down
+            click.echo(f"darkroom: {error}", err=True)
+            raise SystemExit(1)
         return
     try:
         while True:

@@ -10,15 +10,19 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, case, func, or_, select, text
 from sqlalchemy.engine import make_url
 
 from db.engine import read_sessions
 from db.models import Image, ImageVariant, MaintenanceRun, Status
+
+if TYPE_CHECKING:
+    from jobs.embeddings.store import VectorStore
 
 log = logging.getLogger(__name__)
 
@@ -208,20 +212,20 @@ def queue_storage(queue_url: str) -> dict[str, Any]:
     return {"backend": queue_url.split(":", 1)[0], "db_bytes": None, "wal_bytes": None}
 
 
-def vector_rows(directory: Path) -> dict[str, Any] | None:
-    """Rows per embedding model in the LanceDB store, when there is one.
+def vector_rows(directory: Path, open_store: Callable[[], VectorStore]) -> dict[str, Any] | None:
+    """Rows per embedding model in the LanceDB store at ``directory``, when there is one.
 
-    ``jobs.embeddings.store`` is optional here: without it (or without a store on
-    disk) the answer is None rather than an error.
+    LanceDB is optional here: without it (or without a store on disk) the
+    answer is None rather than an error. ``open_store`` opens the configured
+    store (the composition root builds it).
     """
     if not directory.is_dir():
         return None
     try:
-        from jobs.embeddings.store import VectorStore  # type: ignore[import-not-found,unused-ignore]
+        store = open_store()
     except ImportError:
         return None
     try:
-        store = VectorStore(directory)
         models = {m: store.count(m) for m in store.models()}
     except Exception as exc:  # a broken store is a figure too, not a crash of status
         log.warning("could not read the vector store at %s: %s", directory, exc)

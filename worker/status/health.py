@@ -10,7 +10,11 @@ Healthy means all of:
 4. no maintenance duty listed in ``[health] duty_max_age_s`` is overdue: its
    last successful run started longer ago than its limit. A duty that never
    ran is overdue only once a live worker has been up longer than the limit
-   (a new installation is not unhealthy for its first hours).
+   (a new installation is not unhealthy for its first hours);
+5. the media dir can be written (a small file is created and removed) and has
+   at least ``[health] media_min_free_mb`` free;
+6. no worker on this host is still starting, waiting for a backend
+   (``starting: waiting for PostgreSQL at db:5432: connection refused``).
 
 >>> result = check(settings)          # doctest: +SKIP
 >>> result.ok, result.problems        # doctest: +SKIP
@@ -19,37 +23,23 @@ Healthy means all of:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import socket
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
-if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
-    from worker.status.workers import LiveWorker
-    from worker.settings import Settings
+from db.engine import make_engine
+from jobs.queue import make_huey, queue_depth, sqlite_queue_path
+from worker.settings import Settings
+from worker.status import figures
+from worker.status.workers import LiveWorker, live_workers
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class HealthSettings:
-    # duty name (as recorded in maintenance_runs) -> the longest acceptable
-    # time since its last successful run, seconds. Empty: duties not checked.
-    duty_max_age_s: dict[str, float] = field(default_factory=dict)
-    connect_timeout_s: float = 5.0  # PostgreSQL connect timeout for the probe
-
-    def check(self) -> None:
-        for name, limit in self.duty_max_age_s.items():
-            if isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit <= 0:
-                raise ValueError(f"duty_max_age_s: expected a number of seconds > 0 for {name!r}")
-        if self.connect_timeout_s <= 0:
-            raise ValueError("connect_timeout_s: expected a number > 0")
 
 
 @dataclass(frozen=True)
@@ -64,16 +54,19 @@ class HealthResult:
 
 def check(settings: Settings, local: bool = False, now: float | None = None) -> HealthResult:
     """Run every check; a failing check never stops the others (except a dead database)."""
-    from db.engine import make_engine
-    from worker.status import figures
-    from worker.heartbeat import HeartbeatSettings
-    from worker.status.workers import live_workers
-
     now = now or time.time()
     problems: list[str] = []
     facts: list[str] = []
-    hs: HealthSettings = getattr(settings, "health", HealthSettings())
-    hb: HeartbeatSettings = getattr(settings, "heartbeat", HeartbeatSettings())
+    hs, hb = settings.health, settings.heartbeat
+
+    from worker import startup
+
+    problems.extend(f"starting: waiting for {what}" for what in startup.waiting(settings.paths.data_dir))
+    media_problem, media_fact = check_media(settings.paths.media_dir, hs.media_min_free_mb)
+    if media_problem:
+        problems.append(media_problem)
+    else:
+        facts.append(media_fact)
 
     queue_problem = _check_queue(settings)
     if queue_problem:
@@ -104,31 +97,65 @@ def check(settings: Settings, local: bool = False, now: float | None = None) -> 
         if hs.duty_max_age_s:
             problems.extend(_overdue(engine, hs.duty_max_age_s, live, now))
     except Exception as exc:
-        problems.append(f"database unreachable: {_one_line(exc)}")
+        from db.errors import unreachable_from
+
+        down = unreachable_from(exc, url)
+        problems.append(f"database unreachable: {down.where}: {down.reason}" if down
+                        else f"database unreachable: {_one_line(exc)}")
     finally:
         engine.dispose()
     return HealthResult(tuple(problems), tuple(facts))
 
 
-def _check_queue(settings: Settings) -> str | None:
-    from jobs.queue import QueueConfig, make_huey, queue_depth, sqlite_queue_path
+@dataclass(frozen=True)
+class MediaState:
+    """The media dir as ``health``, ``status`` and ``/metrics`` show it."""
 
+    path: str
+    writable: bool
+    free_bytes: int | None
+    error: str | None = None
+
+
+def media_state(media_dir: Path) -> MediaState:
+    from jobs import media
+
+    problem = media.probe_writable(media_dir)
+    error = None if problem is None else (f"[Errno {problem.errno}] {problem.strerror}"
+                                          if problem.strerror else str(problem))
+    return MediaState(str(media_dir), problem is None, media.free_bytes(media_dir), error)
+
+
+def check_media(media_dir: Path, min_free_mb: float) -> tuple[str | None, str]:
+    """(problem or None, fact) for the media dir: writable, and free space over the floor."""
+    state = media_state(media_dir)
+    free = "unknown" if state.free_bytes is None else f"{state.free_bytes / 2**20:,.1f} MiB"
+    if not state.writable:
+        return f"media storage at {media_dir} not writable: {state.error}", ""
+    if state.free_bytes is not None and state.free_bytes < min_free_mb * 2**20:
+        return (f"media storage at {media_dir}: {free} free, below the floor of {min_free_mb:g} MiB "
+                "(health.media_min_free_mb)"), ""
+    return None, f"media {free} free, writable"
+
+
+def _check_queue(settings: Settings) -> str | None:
     q = settings.queue
     path = sqlite_queue_path(q.url)
     if path is not None and not path.is_file():
         return f"queue unreachable: no queue file at {path}"
     try:
-        huey = make_huey(QueueConfig(url=q.url, name=q.name, busy_timeout_s=min(q.busy_timeout_s, 5.0)))
+        huey = make_huey(dataclasses.replace(q, busy_timeout_s=min(q.busy_timeout_s, 5.0)))
         queue_depth(huey)
     except Exception as exc:
-        return f"queue unreachable: {_one_line(exc)}"
+        from jobs.queue import unreachable_queue
+
+        down = unreachable_queue(exc, q.url)
+        return f"queue unreachable: {down.where}: {down.reason}" if down else f"queue unreachable: {_one_line(exc)}"
     return None
 
 
 def _overdue(engine: Engine, limits: dict[str, float], live: Sequence[LiveWorker],
              now: float) -> list[str]:
-    from worker.status import figures
-
     last_ok = figures.last_ok_run_at(engine)
     up_since = min((w.started_at for w in live), default=None)
     out = []

@@ -35,6 +35,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from db import images
+from jobs.queue import queue_depth
+from worker.status import figures
+from worker.status.workers import live_workers
+
 if TYPE_CHECKING:
     from worker.app import App
 
@@ -46,18 +51,6 @@ JOB_LOGGER = "jobs.image_job"
 STAGES = ("decode", "resize", "encode_webp", "encode_avif", "write", "db")
 JOB_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 STAGE_BUCKETS_S = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
-
-
-@dataclass(frozen=True)
-class MetricsSettings:
-    port: int = 0  # 0 = no metrics endpoint
-    host: str = "127.0.0.1"  # 0.0.0.0 to let a Prometheus on another host scrape
-
-    def check(self) -> None:
-        if not 0 <= self.port <= 65535:
-            raise ValueError("port: expected 0 (off) or a TCP port 1-65535")
-        if not self.host:
-            raise ValueError("host: expected an address to bind, such as 127.0.0.1")
 
 
 class JobMetrics:
@@ -119,12 +112,6 @@ class StateCollector:
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 
-        from db import images
-        from jobs.queue import queue_depth
-        from worker.status import figures
-        from worker.heartbeat import HeartbeatSettings
-        from worker.status.workers import live_workers
-
         app, engine = self.app, self.app.engine
         up = GaugeMetricFamily("darkroom_database_up", "1 if the shared database answered this scrape.")
         try:
@@ -132,8 +119,7 @@ class StateCollector:
             age = figures.oldest_pending_age_s(engine)
             duties = figures.duty_totals(engine)
             last = figures.last_duty_runs(engine)
-            hb: HeartbeatSettings = getattr(app.settings, "heartbeat", HeartbeatSettings())
-            live = live_workers(engine, hb.timeout_s)
+            live = live_workers(engine, app.settings.heartbeat.timeout_s)
             db = figures.database_storage(engine)
         except Exception as exc:
             log.warning("metrics: database unreadable during scrape: %s", exc)
@@ -282,7 +268,7 @@ def _keep_job_records() -> None:
 
 def start(app: App, port: int | None = None) -> MetricsServer | _Off:
     """Serve ``/metrics`` on ``[metrics] host:port`` if a port is set; call before forking."""
-    settings: MetricsSettings = getattr(app.settings, "metrics", MetricsSettings())
+    settings = app.settings.metrics
     port = settings.port if port is None else port
     if not port:
         return _Off()

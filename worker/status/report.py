@@ -16,31 +16,22 @@ from pathlib import Path
 from typing import Any
 
 from db import images
+from jobs.embeddings.rows import embedding_counts
 from jobs.queue import queue_depth
-from worker.status import figures
 from worker.app import App
-from worker.heartbeat import HeartbeatSettings
+from worker.status import figures
 from worker.status.workers import live_workers, stale_count
 
 STATUS_VERSION = 1
 
 
-def heartbeat_settings(app: App) -> HeartbeatSettings:
-    return getattr(app.settings, "heartbeat", HeartbeatSettings())
-
-
 def vectors_dir(app: App) -> Path:
-    """The LanceDB directory: ``[vectors]`` when that section exists, else data/lancedb."""
-    section = getattr(app.settings, "vectors", None)
-    for key in ("path", "dir", "directory"):
-        value = getattr(section, key, None)
-        if isinstance(value, Path):
-            return value
-    return app.settings.paths.data_dir / "lancedb"
+    """The LanceDB directory: ``embeddings.lancedb_dir``."""
+    return app.settings.embeddings.lancedb_dir
 
 
 def workers_report(app: App, now: float) -> dict[str, Any]:
-    hb = heartbeat_settings(app)
+    hb = app.settings.heartbeat
     live = live_workers(app.engine, hb.timeout_s, now)
     return {
         "timeout_s": hb.timeout_s,
@@ -74,7 +65,9 @@ def gather(app: App, failure_groups: int = 10, examples: int = 3) -> dict[str, A
     try:
         out["queue"] = queue_depth(app.huey)
     except Exception as exc:  # the queue store being down is itself a status
-        out["queue"] = {"error": str(exc)}
+        from jobs.queue import unreachable_queue
+
+        out["queue"] = {"error": str(unreachable_queue(exc, app.settings.queue.url) or exc)}
     age = figures.oldest_pending_age_s(engine, now)
     out["oldest_pending_age_s"] = None if age is None else round(age, 1)
     out["throughput"] = figures.throughput(engine, now)
@@ -84,10 +77,8 @@ def gather(app: App, failure_groups: int = 10, examples: int = 3) -> dict[str, A
     out["maintenance"] = maintenance_report(app, now)
     out["storage"] = {"database": figures.database_storage(engine),
                       "queue": figures.queue_storage(app.settings.queue.url)}
-    out["vectors"] = figures.vector_rows(vectors_dir(app))
+    out["vectors"] = figures.vector_rows(vectors_dir(app), lambda: app.vector_store)
     if app.settings.embeddings.enabled:
-        from jobs.embeddings.rows import embedding_counts
-
         model = app.settings.embeddings.model_name()
         out["embeddings"] = {"model": model, **embedding_counts(engine, model)}
     return out
@@ -126,7 +117,8 @@ def render_text(report: dict[str, Any]) -> str:
     ]
     q = report.get("queue", {})
     if "error" in q:
-        lines.append(f"queue: unreachable ({q['error']})")
+        lines.append(f"queue: {q['error']}" if " unreachable: " in q["error"]
+                     else f"queue: unreachable ({q['error']})")
     else:
         lines.append(f"queue: {q.get('queued', 0)} queued, {q.get('scheduled', 0)} scheduled"
                      + (f"; oldest pending {human_age(report['oldest_pending_age_s'])}"

@@ -23,13 +23,21 @@ import ipaddress
 import json
 import logging
 import re
-from dataclasses import dataclass
+import socket
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+from db.engine import read_sessions
+from db.models import ImageVariant
+from worker.sections import ServeSettings
+from worker.status import figures
+from worker.status.health import check
+from worker.status.report import gather
+from worker.status.web.page import render
 
 if TYPE_CHECKING:
     from worker.app import App
@@ -40,22 +48,6 @@ VARIANT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 CONTENT_TYPES = {"webp": "image/webp", "avif": "image/avif", "jpeg": "image/jpeg", "png": "image/png"}
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 CSP = "default-src 'none'; img-src 'self'; style-src 'self'; base-uri 'none'; form-action 'none'"
-
-
-@dataclass(frozen=True)
-class ServeSettings:
-    host: str = "127.0.0.1"  # loopback only; put a reverse proxy with auth in front to share it
-    port: int = 8470
-    refresh_s: int = 10  # the page reloads itself; 0 = never
-    recent: int = 12  # completed images (thumbnails) and failures shown
-
-    def check(self) -> None:
-        if not 0 <= self.port <= 65535:
-            raise ValueError("port: expected a TCP port 0-65535 (0 = any free port)")
-        if self.refresh_s < 0:
-            raise ValueError("refresh_s: expected an integer >= 0")
-        if not 1 <= self.recent <= 500:
-            raise ValueError("recent: expected an integer from 1 to 500")
 
 
 def is_loopback(host: str) -> bool:
@@ -74,9 +66,6 @@ def variant_file(app: App, variant_id: str) -> tuple[Path, str] | None:
     resolves inside the media directory (a row holding ``../../etc/passwd``
     or a symlink out of the store serves nothing).
     """
-    from db.engine import read_sessions
-    from db.models import ImageVariant
-
     if not VARIANT_ID.match(variant_id):
         return None
     with read_sessions(app.engine)() as s:
@@ -165,24 +154,16 @@ class StatusHandler(BaseHTTPRequestHandler):
     # --- routes ---------------------------------------------------------------
 
     def _page(self) -> None:
-        from worker.status import figures
-        from worker.status.report import gather
-        from worker.status.web.page import render
-
         app, cfg = self.server.app, self.server.settings
         body = render(gather(app), figures.recent_failures(app.engine, cfg.recent),
                       figures.recent_completed(app.engine, cfg.recent), cfg.refresh_s)
         self._send(200, body.encode(), "text/html; charset=utf-8", {"Cache-Control": "no-store"})
 
     def _json(self) -> None:
-        from worker.status.report import gather
-
         body = json.dumps(gather(self.server.app), indent=2).encode()
         self._send(200, body, "application/json", {"Cache-Control": "no-store"})
 
     def _health(self) -> None:
-        from worker.status.health import check
-
         result = check(self.server.app.settings)
         if result.ok:
             self._text(200, "ok\n" + "".join(f"{f}\n" for f in result.facts))
@@ -206,8 +187,6 @@ class StatusServer(ThreadingHTTPServer):
         self.loopback_only = is_loopback(settings.host)
         family_v6 = ":" in settings.host
         if family_v6:
-            import socket
-
             self.address_family = socket.AF_INET6
         super().__init__((settings.host.strip("[]"), settings.port), StatusHandler)
 

@@ -1,0 +1,133 @@
+"""Errors of the shared database that callers act on, named where SQLAlchemy's are caught.
+
+::
+
+    DatabaseUnreachable     the server (or the SQLite file) does not answer at all:
+                            connection refused, host unknown, server shutting down,
+                            a missing database; an outage, not a busy database
+
+:func:`unreachable_from` tells an outage from a busy database (a lock
+timeout, a serialization failure) by the error itself: a failure to connect,
+a connection the server dropped, or a SQLSTATE of class 08 (connection
+exception) or 57P (operator intervention) is an outage; SQLite's "unable to
+open database file" is one too. Everything else is left to the caller.
+
+>>> err = unreachable_from(exc, "postgresql+psycopg://db:5432/app")   # doctest: +SKIP
+>>> str(err)                                                           # doctest: +SKIP
+'PostgreSQL at db:5432 unreachable: connection refused'
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+# SQLSTATE classes of "the connection is gone" (08) and "operator
+# intervention: shutting down, cannot connect now" (57P01-57P03).
+_UNREACHABLE_SQLSTATE = ("08", "57P01", "57P02", "57P03", "3D000")
+
+# Phrases of libpq, psycopg, sqlite3, redis-py and the socket layer -> the short reason we print.
+_REASONS = (
+    (re.compile(r"connection refused", re.I), "connection refused"),
+    (re.compile(r"timed? ?out|timeout expired", re.I), "timed out"),
+    (re.compile(r"name or service not known|nodename nor servname|"
+                r"temporary failure in name resolution|could not translate host name", re.I), "unknown host"),
+    (re.compile(r"no route to host|network is unreachable", re.I), "no route to host"),
+    (re.compile(r"the database system is (starting up|shutting down|in recovery mode)", re.I), None),
+    (re.compile(r"terminating connection due to administrator command", re.I), "server shut down"),
+    (re.compile(r"server closed the connection unexpectedly|connection (reset|closed|lost)|"
+                r"consuming input failed|broken pipe|eof detected|connection is closed", re.I), "connection lost"),
+    (re.compile(r'database "[^"]+" does not exist', re.I), None),
+    (re.compile(r'role "[^"]+" does not exist|password authentication failed', re.I), None),
+    (re.compile(r"unable to open database file", re.I), "cannot open the database file"),
+    (re.compile(r"no such file or directory", re.I), "no such file or directory"),
+)
+
+
+class DatabaseUnreachable(Exception):
+    """The shared database does not answer."""
+
+    backend_name = "database"
+
+    def __init__(self, backend: str, address: str, reason: str) -> None:
+        self.backend, self.address, self.reason = backend, address, reason
+        super().__init__(f"{backend} at {address} unreachable: {reason}")
+
+    @property
+    def where(self) -> str:
+        """``PostgreSQL at db:5432``: how logs and messages name this backend."""
+        return f"{self.backend} at {self.address}"
+
+
+def describe_url(url: str) -> tuple[str, str]:
+    """(backend name, address) of a database URL, without credentials.
+
+    >>> describe_url("postgresql+psycopg://u:secret@db.internal/app")
+    ('PostgreSQL', 'db.internal:5432')
+    >>> describe_url("sqlite:////srv/darkroom/data/app.db")
+    ('SQLite', '/srv/darkroom/data/app.db')
+    """
+    u = make_url(url)
+    name = u.get_backend_name()
+    if name == "sqlite":
+        return "SQLite", u.database or ":memory:"
+    pretty = {"postgresql": "PostgreSQL", "mysql": "MySQL"}.get(name, name)
+    host = u.host or "localhost"
+    port = u.port or {"postgresql": 5432, "mysql": 3306}.get(name)
+    return pretty, f"{host}:{port}" if port else host
+
+
+def reason_of(exc: BaseException) -> str:
+    """A short, one-line reason for a connection error (``connection refused``)."""
+    text = " ".join(str(e) for e in _chain(exc))
+    for pattern, short in _REASONS:
+        m = pattern.search(text)
+        if m:
+            return short or m.group(0)
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    first = re.sub(r"^\((?:[\w.]+)\)\s*", "", first)  # SQLAlchemy's "(psycopg.OperationalError) "
+    return first[:200]
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """True when ``exc`` (a SQLAlchemy error, or what it wraps) means the database does not answer."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    if isinstance(exc, DatabaseUnreachable):
+        return True
+    if not isinstance(exc, (OperationalError, InterfaceError)):
+        return False
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    orig: Any = getattr(exc, "orig", None)
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if sqlstate:
+        return str(sqlstate).startswith(_UNREACHABLE_SQLSTATE)
+    text = str(orig or exc).lower()
+    if "database is locked" in text or "database table is locked" in text:
+        return False  # SQLite busy: not an outage
+    if type(orig).__module__.startswith("psycopg"):
+        return True  # a psycopg error without a SQLSTATE: it never reached the server
+    return "unable to open database file" in text or "disk i/o error" in text
+
+
+def unreachable_from(exc: BaseException, url: str) -> DatabaseUnreachable | None:
+    """``exc`` as a :class:`DatabaseUnreachable` naming ``url``'s backend, or None if it is not one."""
+    if isinstance(exc, DatabaseUnreachable):
+        return exc
+    if not is_unreachable(exc):
+        return None
+    backend, address = describe_url(url)
+    return DatabaseUnreachable(backend, address, reason_of(exc))
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    out: list[BaseException] = []
+    e: BaseException | None = exc
+    while e is not None and e not in out and len(out) < 6:
+        out.append(e)
+        orig = getattr(e, "orig", None)
+        e = orig if isinstance(orig, BaseException) else (e.__cause__ or e.__context__)
+    return out
