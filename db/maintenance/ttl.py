@@ -55,7 +55,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from db.engine import write_session
 from db.maintenance.errors import TtlRuleError
-from db.maintenance.rules import TtlRule
+from db.maintenance.rules import TtlRule as TtlRule  # re-exported: callers import it from here
 
 log = logging.getLogger(__name__)
 
