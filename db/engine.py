@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -81,6 +81,15 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
 def read_sessions(engine: Engine) -> sessionmaker[Session]:
     """Session factory for reads (deferred transactions on SQLite)."""
     return sessionmaker(engine.execution_options(**{READONLY: True}), expire_on_commit=False)
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE/DELETE run through a session touched.
+
+    ``Session.execute`` is typed as returning a plain ``Result``; for DML it is
+    a ``CursorResult``, which is what carries ``rowcount``.
+    """
+    return cast(CursorResult[Any], result).rowcount
 
 
 @contextmanager

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, delete, false, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from db.engine import read_sessions, write_session
+from db.engine import read_sessions, rowcount, write_session
 from db.ids import uuid7
 from db.models import Image, ImageVariant, Status
 
@@ -97,7 +97,7 @@ def claim(engine: Engine, image_id: str, owner: str, lease_s: float) -> Claimed 
                     lease_expires_at=now + lease_s, attempts=Image.attempts + 1,
                     started_at=now, updated_at=now)
         )
-        if result.rowcount != 1:
+        if rowcount(result) != 1:
             return None
         row = s.execute(select(Image).where(Image.id == image_id)).scalar_one()
         return Claimed(id=row.id, filename=row.filename, original_path=row.original_path,
@@ -109,12 +109,12 @@ def renew(engine: Engine, image_id: str, owner: str, lease_s: float) -> bool:
     """Extend a lease we still hold; False means it was lost."""
     now = time.time()
     with write_session(engine) as s:
-        return s.execute(
+        return rowcount(s.execute(
             update(Image)
             .where(Image.id == image_id, Image.lease_owner == owner,
                    Image.status == Status.PROCESSING.value)
             .values(lease_expires_at=now + lease_s, updated_at=now)
-        ).rowcount == 1
+        )) == 1
 
 
 def _held(image_id: str, owner: str) -> Any:
@@ -135,11 +135,11 @@ def complete(engine: Engine, image_id: str, owner: str, facts: dict[str, Any],
     """
     now = time.time()
     with write_session(engine) as s:
-        done = s.execute(
+        done = rowcount(s.execute(
             update(Image).where(_held(image_id, owner)).values(
                 status=Status.COMPLETED.value, error=None, lease_owner=None,
                 lease_expires_at=None, completed_at=now, updated_at=now, **facts)
-        ).rowcount == 1
+        )) == 1
         if not done:
             return False
         upsert_variants(s, image_id, variants, now)
@@ -174,11 +174,11 @@ def fail(engine: Engine, image_id: str, error: str, owner: str | None = None) ->
     now = time.time()
     cond = _held(image_id, owner) if owner else (Image.id == image_id)
     with write_session(engine) as s:
-        return s.execute(
+        return rowcount(s.execute(
             update(Image).where(cond).values(
                 status=Status.FAILED.value, error=error[:ERROR_MAX_CHARS], lease_owner=None,
                 lease_expires_at=None, updated_at=now)
-        ).rowcount == 1
+        )) == 1
 
 
 def release(engine: Engine, image_id: str, owner: str, error: str | None = None,
@@ -197,20 +197,20 @@ def release(engine: Engine, image_id: str, owner: str, error: str | None = None,
     if error is not None:
         values["error"] = error[:ERROR_MAX_CHARS]
     with write_session(engine) as s:
-        return s.execute(update(Image).where(_held(image_id, owner)).values(**values)).rowcount == 1
+        return rowcount(s.execute(update(Image).where(_held(image_id, owner)).values(**values))) == 1
 
 
 def release_owned(engine: Engine, owner_prefix: str) -> int:
     """Give back every image leased by owners starting with ``owner_prefix``."""
     now = time.time()
     with write_session(engine) as s:
-        return s.execute(
+        return rowcount(s.execute(
             update(Image)
             .where(Image.status == Status.PROCESSING.value,
                    Image.lease_owner.startswith(owner_prefix, autoescape=True))
             .values(status=Status.PENDING.value, lease_owner=None, lease_expires_at=None,
                     updated_at=now, enqueued_at=None)
-        ).rowcount
+        ))
 
 
 def release_dead(engine: Engine, owner: str, max_attempts: int, reason: str) -> list[str]:

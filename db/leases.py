@@ -35,7 +35,7 @@ from typing import Any
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from db.engine import read_sessions, write_session
+from db.engine import read_sessions, rowcount, write_session
 from db.models import Lease, MaintenanceRun
 
 log = logging.getLogger(__name__)
@@ -54,13 +54,13 @@ def acquire(engine: Engine, name: str, owner: str, lease_s: float, now: float | 
     """
     now = time.time() if now is None else now
     with write_session(engine) as s:
-        took = s.execute(
+        took = rowcount(s.execute(
             update(Lease)
             .where(Lease.name == name)
             .where(Lease.owner.is_(None) | Lease.expires_at.is_(None)
                    | (Lease.expires_at < now) | (Lease.owner == owner))
             .values(owner=owner, expires_at=now + lease_s)
-        ).rowcount
+        ))
     if took:
         return True
     try:
@@ -79,9 +79,9 @@ def release(engine: Engine, name: str, owner: str, ran_at: float | None = None) 
     if ran_at is not None:
         values["last_run_at"] = ran_at
     with write_session(engine) as s:
-        return s.execute(
+        return rowcount(s.execute(
             update(Lease).where(Lease.name == name, Lease.owner == owner).values(**values)
-        ).rowcount == 1
+        )) == 1
 
 
 def last_run_at(engine: Engine, name: str) -> float | None:

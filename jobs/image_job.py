@@ -97,8 +97,9 @@ def process_image(ctx: JobContext, image_id: str) -> str:
         return _wait_for_storage(ctx, claimed, owner, exc)
     except PermanentError as exc:
         attempt.discard()
-        persist(ctx, "failure", lambda: images.fail(ctx.engine, image_id, str(exc), owner))
-        _log_done(image_id, "failed", t0, {}, str(exc), logging.WARNING)
+        reason = str(exc)  # bound here: `exc` is unset once the except block ends
+        persist(ctx, "failure", lambda: images.fail(ctx.engine, image_id, reason, owner))
+        _log_done(image_id, "failed", t0, {}, reason, logging.WARNING)
         return "failed"
     except (RetryableError, OperationalError) as exc:
         attempt.discard()

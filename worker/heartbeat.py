@@ -22,7 +22,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from importlib import metadata
 
 from sqlalchemy import Engine, and_, delete, or_, select, update

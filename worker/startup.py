@@ -102,7 +102,7 @@ def wait_for_backends(app: App, stop: threading.Event) -> bool:
 
 def waiting(data_dir: Path) -> list[str]:
     """What each worker on this host that is still starting waits for (read by ``health``)."""
-    out = []
+    out: list[str] = []
     directory = data_dir / STARTING_DIR
     if not directory.is_dir():
         return out

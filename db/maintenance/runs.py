@@ -28,7 +28,7 @@ from sqlalchemy import Engine, func, select, update
 
 from db.engine import READONLY, write_session
 # The lease primitives are shared with the reconciler and every periodic guard.
-from db.leases import acquire, last_run_at, make_owner, release
+from db.leases import acquire as acquire, last_run_at as last_run_at, make_owner as make_owner, release as release
 from db.maintenance.errors import DutyFailed
 from db.models import Lease, MaintenanceRun
 

@@ -55,7 +55,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from db.engine import write_session
 from db.maintenance.errors import TtlRuleError
-from db.maintenance.rules import TtlRule
+from db.maintenance.rules import TtlRule as TtlRule  # re-exported: callers import it from here
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ def _keys(engine: Engine, rule: TtlRule, insp: Any) -> tuple[str, ...]:
     raise _fail(rule, "the table has no primary key, so it cannot be deleted from in batches")
 
 
-def _cutoff(checked: CheckedRule, col: Any, dialect: str, now: float) -> ColumnElement[bool]:
+def _cutoff(checked: CheckedRule, col: ColumnElement[Any], dialect: str, now: float) -> ColumnElement[bool]:
     rule = checked.rule
     limit = now - float(rule.max_age_s)
     if checked.time_format == "unix":

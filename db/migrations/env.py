@@ -14,7 +14,10 @@ target_metadata = Base.metadata
 def run_migrations() -> None:
     engine = config.attributes.get("engine")
     if engine is None:  # plain `alembic` command line
-        engine = create_engine(config.get_main_option("sqlalchemy.url"))
+        url = config.get_main_option("sqlalchemy.url")
+        if not url:
+            raise SystemExit("alembic: set sqlalchemy.url in alembic.ini (or run `darkroom migrate`)")
+        engine = create_engine(url)
     with engine.connect() as connection:
         context.configure(
             connection=connection,

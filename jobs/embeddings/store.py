@@ -138,7 +138,7 @@ class VectorStore:
         name = table_name(model)
         self._tables.pop(name, None)
         self._id_indexed.discard(name)
-        self._db.drop_table(name, ignore_missing=True)
+        self._db.drop_table(name, ignore_missing=True)  # type: ignore[call-arg]  # local connections take it
         log.info("dropped vector table %s (model %s)", name, model)
 
     def _table_names(self) -> list[str]:
@@ -229,6 +229,7 @@ class VectorStore:
         rows = list(last.values())
         arr = arr[rows]
         table = self._table(model, dim)
+        assert table is not None  # made when missing, since dim is given
         self._ensure_id_index(table_name(model), table)
         if not search_index.has_search_columns(table):
             search_index.add_missing_columns(table)  # a table made by an older Darkroom

@@ -59,7 +59,7 @@ def to_srgb(im: Image.Image, icc: bytes | None = None) -> Image.Image:
     target = "RGBA" if alpha else "RGB"
     if im.mode != target:
         im = im.convert(target)
-    if alpha and im.getextrema()[3][0] == 255:
+    if alpha and im.getchannel("A").getextrema()[0] == 255:
         im = im.convert("RGB")  # an alpha channel that is opaque everywhere only costs bytes
     im.info = {}
     return im
@@ -78,8 +78,8 @@ def _to_8bit(im: Image.Image) -> Image.Image:
         return out
     if im.mode == "F":
         arr = np.asarray(im, dtype=np.float32)
-        top = float(np.nanmax(arr)) if arr.size else 0.0
-        scale = 255.0 if top <= 1.0 else (255.0 / top if top > 255.0 else 1.0)
+        peak = float(np.nanmax(arr)) if arr.size else 0.0
+        scale = 255.0 if peak <= 1.0 else (255.0 / peak if peak > 255.0 else 1.0)
         out = Image.fromarray(np.nan_to_num(arr * scale).clip(0, 255).round().astype(np.uint8), "L")
         out.info = dict(im.info)
         return out

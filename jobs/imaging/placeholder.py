@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import math
+from typing import cast
 
 import numpy as np
 from PIL import Image
@@ -115,6 +116,6 @@ def dominant_color(im: Image.Image) -> str:
     quant = strip.quantize(colors=6, method=Image.Quantize.MEDIANCUT)
     counts = sorted(quant.getcolors() or [], reverse=True)
     palette = quant.getpalette() or []
-    idx = counts[0][1] if counts else 0
+    idx = cast(int, counts[0][1]) if counts else 0  # a "P" image's pixels are palette indexes
     r, g, b = palette[idx * 3: idx * 3 + 3] or [0, 0, 0]
     return f"#{r:02x}{g:02x}{b:02x}"

@@ -74,7 +74,7 @@ def test_full_media_disk_waits_and_completes_after_space_returns(
 
     def waiting() -> bool:
         s = json.loads(run_cli(cfg, "status", "--json").stdout)
-        return s["images"]["completed"] == 0 and "waiting" in worker.output.lower() or \
+        return (s["images"]["completed"] == 0 and "waiting" in worker.output.lower()) or \
             "media storage at" in worker.output
 
     wait_for(waiting, timeout=60, what="the storage outage noticed")

@@ -4,7 +4,7 @@ Revision ID: 0001
 Revises: 
 
 """
-from typing import Sequence, Union
+from typing import Any, Sequence, Union
 
 from alembic import op
 import sqlalchemy as sa
@@ -17,7 +17,7 @@ branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
 
-def _image_columns() -> list[sa.Column]:
+def _image_columns() -> list[sa.Column[Any]]:
     return [
     sa.Column('id', sa.Text(), nullable=False),
     sa.Column('filename', sa.Text(), nullable=False),
@@ -55,7 +55,7 @@ def _image_columns() -> list[sa.Column]:
     ]
 
 
-def _variant_columns() -> list[sa.Column]:
+def _variant_columns() -> list[sa.Column[Any]]:
     return [
     sa.Column('id', sa.Text(), nullable=False),
     sa.Column('image_id', sa.Text(), nullable=False),
@@ -68,7 +68,7 @@ def _variant_columns() -> list[sa.Column]:
     ]
 
 
-def _adopt(table: str, columns: list[sa.Column]) -> None:
+def _adopt(table: str, columns: list[sa.Column[Any]]) -> None:
     """The table exists already (an app created the seed-004 schema): add what is missing.
 
     Every column Darkroom adds is nullable or has a server default, so

@@ -31,6 +31,7 @@ def _set_auto_vacuum(mode: str, code: int) -> None:
     if bind.dialect.name != "sqlite":
         return
     raw = bind.connection.driver_connection
+    assert raw is not None  # a live connection of the sqlite3 driver
     if raw.execute("PRAGMA auto_vacuum").fetchone()[0] == code:
         return
     # Work on the sqlite3 connection directly: SQLAlchemy still believes its
