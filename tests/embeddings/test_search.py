@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -30,7 +31,7 @@ def find(app: App, query: str, limit: int = 10, mode: str = "auto", **filters: o
 
 @pytest.fixture
 def captioned(app: App, tmp_path: Path) -> dict[str, str]:
-    rows = {
+    rows: dict[str, dict[str, Any]] = {
         "kite.jpg": {"caption": "A red kite over the dunes", "tags": ["bird", "sky"], "user": 42},
         "dog.jpg": {"alt": "A dog asleep on the beach", "tags": "pet, sand", "user": 7},
         "city.jpg": {"title": "Night lights", "description": "The city after rain", "user": 42},
