@@ -46,10 +46,8 @@ _REASONS = (
 )
 
 
-class DatabaseUnreachable(Exception):
-    """The shared database does not answer."""
-
-    backend_name = "database"
+class BackendUnreachable(Exception):
+    """A backend (the shared database or the queue) does not answer."""
 
     def __init__(self, backend: str, address: str, reason: str) -> None:
         self.backend, self.address, self.reason = backend, address, reason
@@ -59,6 +57,12 @@ class DatabaseUnreachable(Exception):
     def where(self) -> str:
         """``PostgreSQL at db:5432``: how logs and messages name this backend."""
         return f"{self.backend} at {self.address}"
+
+
+class DatabaseUnreachable(BackendUnreachable):
+    """The shared database does not answer."""
+
+    backend_name = "database"
 
 
 def describe_url(url: str) -> tuple[str, str]:

@@ -8,7 +8,6 @@ again: what was recorded is skipped, the rest is imported, nothing twice.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from sqlalchemy import Engine, select
 
 from db.engine import read_sessions
 from db.models import Image
+from jobs import media
 from jobs.imaging import Limits
 from jobs.intake import submit_file
 from jobs.tasks import TaskSet
@@ -38,14 +38,6 @@ class ImportReport:
     duplicates: list[Duplicate] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)  # (file, reason)
     unqueued: list[str] = field(default_factory=list)  # ids recorded while the queue was down
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1024 * 1024), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def image_with_hash(engine: Engine, digest: str) -> str | None:
@@ -68,7 +60,7 @@ def import_files(engine: Engine, tasks: TaskSet, media_dir: Path, files: Iterabl
     seen: dict[str, str] = {}
     for path in files:
         try:
-            digest = file_sha256(path)
+            digest = media.sha256_file(path)
             existing = seen.get(digest) or image_with_hash(engine, digest)
             if existing is not None:
                 report.duplicates.append(Duplicate(path, existing))

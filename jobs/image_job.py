@@ -6,7 +6,6 @@ huey task in ``jobs/tasks.py`` is a thin wrapper around it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -175,7 +174,7 @@ def _render_and_store(ctx: JobContext, claimed: images.Claimed,
     src = rendered.source
     facts = {
         "width": src.width, "height": src.height, "mime_type": src.mime_type,
-        "hash": sha256_file(source), "recipe_fingerprint": ctx.recipe.fingerprint(),
+        "hash": media.sha256_file(source), "recipe_fingerprint": ctx.recipe.fingerprint(),
         "orientation": rendered.orientation, "taken_at": rendered.taken_at,
         "gps": json.dumps(rendered.gps) if rendered.gps else None,
         "placeholder": rendered.placeholder, "dominant_color": rendered.dominant_color,
@@ -345,13 +344,6 @@ def _log_done(image_id: str, outcome: str, t0: float, timings: dict[str, float],
             extra={"image_id": image_id, "outcome": outcome, "duration_s": round(duration, 4),
                    "timings": timings, "error": error})
 
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1024 * 1024), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class LeaseKeeper:

@@ -15,6 +15,7 @@ import os
 import re
 import secrets
 import shutil
+import hashlib
 from pathlib import Path
 
 TMP_PREFIX = ".tmp-"
@@ -145,3 +146,12 @@ def resolve_original(media_dir: Path, original_path: str) -> Path:
     """The file of ``images.original_path``: absolute, or relative to the media dir."""
     p = Path(original_path)
     return p if p.is_absolute() else media_dir / p
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1024 * 1024), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -16,6 +16,8 @@ from typing import Any
 from huey import Huey, PriorityRedisExpireHuey, SqliteHuey
 from huey.storage import SqliteStorage
 
+from db.errors import BackendUnreachable
+
 
 @dataclass(frozen=True)
 class QueueConfig:
@@ -98,16 +100,8 @@ def sqlite_queue_path(url: str) -> Path | None:
     return Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None
 
 
-class QueueUnreachable(Exception):
+class QueueUnreachable(BackendUnreachable):
     """The queue (Redis, or the SQLite queue file) does not answer."""
-
-    def __init__(self, backend: str, address: str, reason: str) -> None:
-        self.backend, self.address, self.reason = backend, address, reason
-        super().__init__(f"{backend} at {address} unreachable: {reason}")
-
-    @property
-    def where(self) -> str:
-        return f"{self.backend} at {self.address}"
 
 
 def describe_queue_url(url: str) -> tuple[str, str]:

@@ -45,10 +45,10 @@ def unreachable_backend(exc: BaseException, obj: Any) -> Exception | None:
     """
     from sqlalchemy.exc import InterfaceError, OperationalError
 
-    from db.errors import DatabaseUnreachable, describe_url, reason_of, unreachable_from
-    from jobs.queue import QueueUnreachable, unreachable_queue
+    from db.errors import BackendUnreachable, DatabaseUnreachable, describe_url, reason_of, unreachable_from
+    from jobs.queue import unreachable_queue
 
-    if isinstance(exc, (DatabaseUnreachable, QueueUnreachable)):
+    if isinstance(exc, BackendUnreachable):
         return exc
     try:
         settings = obj.settings
