@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from db import images
-from jobs.embeddings.rows import embedding_counts
+from jobs.embeddings.rows import claim_counts, embedding_counts
 from jobs.queue import queue_depth
 from worker.app import App
 from worker.status import figures
@@ -56,6 +56,14 @@ def maintenance_report(app: App, now: float) -> list[dict[str, Any]]:
     } for r in figures.last_duty_runs(app.engine)]
 
 
+def vector_claims(claimed: dict[str, int], vectors: dict[str, Any] | None) -> dict[str, dict[str, int | None]]:
+    """Per model: rows claiming a vector, and vectors the store holds (None when it cannot be read)."""
+    models = {} if vectors is None else vectors.get("models") or {}
+    unreadable = vectors is not None and vectors.get("error") is not None
+    return {m: {"claimed": n, "present": None if unreadable else int(models.get(m, 0))}
+            for m, n in sorted(claimed.items())}
+
+
 def gather(app: App, failure_groups: int = 10, examples: int = 3) -> dict[str, Any]:
     """Everything ``status`` shows; see docs/status.md for each key."""
     now = time.time()
@@ -78,6 +86,7 @@ def gather(app: App, failure_groups: int = 10, examples: int = 3) -> dict[str, A
     out["storage"] = {"database": figures.database_storage(engine),
                       "queue": figures.queue_storage(app.settings.queue.url)}
     out["vectors"] = figures.vector_rows(vectors_dir(app), lambda: app.vector_store)
+    out["vector_claims"] = vector_claims(claim_counts(engine), out["vectors"])
     if app.settings.embeddings.enabled:
         model = app.settings.embeddings.model_name()
         out["embeddings"] = {"model": model, **embedding_counts(engine, model)}
@@ -140,6 +149,11 @@ def render_text(report: dict[str, Any]) -> str:
         e = report["embeddings"]
         lines.append(f"embeddings ({e['model']}): {e['embedded']} embedded, {e['waiting']} waiting, "
                      f"{e['refused']} refused, {e['duplicates']} near-duplicates")
+    for model, c in (report.get("vector_claims") or {}).items():
+        present = "the store cannot be read" if c["present"] is None else f"{c['present']} in the store"
+        short = c["present"] is None or c["present"] < c["claimed"]
+        lines.append(f"vectors claimed ({model}): {c['claimed']} rows, {present}"
+                     + ("; refill: darkroom reprocess --vectors (the worker's audit also does)" if short else ""))
     if report.get("failures"):
         lines.append("failures:")
         for f in report["failures"]:
