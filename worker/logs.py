@@ -38,3 +38,5 @@ def configure(level: str = "INFO", fmt: str = "text") -> None:
     root.setLevel(level.upper())
     # huey logs two lines per task; ours is one line per job with its timings.
     logging.getLogger("huey").setLevel(max(root.level, logging.WARNING))
+    # httpx logs every request at INFO (each embedder batch, each search query): DEBUG only.
+    logging.getLogger("httpx").setLevel(max(root.level, logging.WARNING))
