@@ -246,6 +246,9 @@ def _parse_env(tp: Any, text: str, key: str) -> Any:
             if text.startswith("["):
                 return json.loads(text)
             item = typing.get_args(tp)[0]
+            if dataclasses.is_dataclass(item):  # a list of tables has no comma form
+                raise ConfigError(key, text, f'a JSON list of tables, e.g. [{{"{dataclasses.fields(item)[0].name}": '
+                                             f'...}}]')
             parts = [p.strip() for p in text.split(",") if p.strip()]
             return [item(p) for p in parts]
         if typing.get_origin(tp) is dict or tp is dict:

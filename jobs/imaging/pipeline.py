@@ -19,7 +19,7 @@ from jobs.imaging.decode import decode, open_checked
 from jobs.imaging.encode import encode, encode_animated_webp
 from jobs.imaging.metadata import read_metadata
 from jobs.imaging.placeholder import dominant_color, thumbhash
-from jobs.imaging.resize import cascade, plan_widths, variant_height
+from jobs.imaging.resize import cascade, orient, plan_widths, variant_height
 from jobs.imaging.types import ImageRejected, Limits, Recipe, Rendered, SourceInfo, Variant
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,9 @@ def _render_animated(im: Image.Image, info: SourceInfo, widths: list[int], recip
     try:
         for frame in ImageSequence.Iterator(im):
             durations.append(int(frame.info.get("duration", 100)) or 100)
-            frames.append(to_srgb(frame.convert("RGBA") if has_alpha(frame) else frame.convert("RGB"), icc))
+            srgb = to_srgb(frame.convert("RGBA") if has_alpha(frame) else frame.convert("RGB"), icc)
+            # Each frame upright before sizing: info.width/height are already the upright sides.
+            frames.append(orient(srgb, info.orientation))
     except (OSError, ValueError, EOFError, SyntaxError) as exc:
         raise ImageRejected(f"broken {info.format} animation: {exc}") from None
     timings["decode"] = time.perf_counter() - t0
