@@ -52,3 +52,5 @@ def configure(level: str = "INFO", fmt: str = "text") -> None:
     # Alembic says "Context impl SQLiteImpl" and each revision it runs at INFO on every
     # command; migrations that ran are reported by Darkroom itself (`darkroom migrate`).
     logging.getLogger("alembic").setLevel(max(root.level, logging.WARNING))
+    # httpx logs every request at INFO (each embedder batch, each search query): DEBUG only.
+    logging.getLogger("httpx").setLevel(max(root.level, logging.WARNING))
