@@ -114,3 +114,14 @@ def test_a_locked_database_is_database_busy_named_by_db(tmp_path: Path) -> None:
     with pytest.raises(OperationalError) as caught:
         gone.connect()
     assert isinstance(database_error(caught.value, str(gone.url)), DatabaseUnreachable)
+
+
+def test_one_shot_commands_are_quiet_and_say_each_result_once(app: App, config_path: Path) -> None:
+    migrate = invoke(config_path, "migrate")
+    assert migrate.exit_code == 0 and migrate.stderr == "", migrate.stderr  # no Alembic INFO lines
+    quiet = invoke(config_path, "maintenance", "checkpoint")
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+    assert quiet.stdout.count("checkpoint: ok") == 1
+    loud = CliRunner().invoke(main, ["--config", str(config_path), "-v", "maintenance", "checkpoint"])
+    assert "INFO" in loud.stderr and "maintenance checkpoint ok" in loud.stderr
+    assert "alembic" not in loud.stderr
