@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from db.errors import PermanentError
 from jobs.embeddings.settings import EmbeddingSettings
 from jobs.embeddings.text import SearchSettings
 from jobs.fetch.limits import FetchLimits
@@ -50,7 +51,7 @@ ENV_PREFIX = "DARKROOM_"
 DEFAULT_CONFIG = "config.toml"
 
 
-class ConfigError(Exception):
+class ConfigError(PermanentError):
     """The configuration is invalid."""
 
     def __init__(self, key: str, value: Any, expected: str) -> None:

@@ -32,6 +32,7 @@ import numpy as np
 from sqlalchemy import Engine, select
 
 from db.engine import read_sessions
+from db.errors import PermanentError
 from db.models import Image
 from jobs.embeddings import search_index
 from jobs.embeddings.embedders.base import Embedder, EmbedderError
@@ -49,7 +50,7 @@ NO_WORDS_HINT = ("the configured embedder cannot embed words (the local embedder
                  "or use --mode text")
 
 
-class SearchError(ValueError):
+class SearchError(PermanentError, ValueError):
     """The search cannot be run as asked (empty query, unavailable mode, bad filter)."""
 
 

@@ -163,7 +163,10 @@ def _periodic(huey: Huey, name: str, cron: str, env: DutyEnv, engine_of: Callabl
     def duty() -> None:
         # Half the shortest gap: a second consumer firing the same minute skips,
         # the next scheduled run does not.
-        run(name, engine_of(), env, min_interval_s=cron_gaps(cron)[0] / 2)
+        try:
+            run(name, engine_of(), env, min_interval_s=cron_gaps(cron)[0] / 2)
+        except Exception as exc:  # recorded by run_duty; one line here, not huey's traceback too
+            log.error("maintenance %s failed: %s", name, exc)
 
     return duty
 
