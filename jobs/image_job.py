@@ -21,7 +21,7 @@ from sqlalchemy.exc import OperationalError
 
 from db import images
 from db.errors import describe_url, unreachable_from
-from jobs import imaging, lanes, media, originals
+from jobs import imaging, lanes, media, originals, running
 from jobs.context import JobContext
 from jobs.errors import (
     DarkroomError,
@@ -157,7 +157,8 @@ def _render_and_store(ctx: JobContext, claimed: images.Claimed,
     if claimed.attempts > 1:
         remove_temp_files(vdir)  # left by an attempt that was killed while writing
     try:
-        rendered = imaging.render(source, ctx.recipe, ctx.limits)
+        with running.job(ctx.lanes_dir):
+            rendered = imaging.render(source, ctx.recipe, ctx.limits, lambda: running.encode_threads(ctx.lanes_dir))
     except imaging.ImageRejected as exc:
         raise PermanentError(str(exc)) from exc
     except MemoryError as exc:
