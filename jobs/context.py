@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from jobs.backoff import Backoff
 from jobs.fetch import FetchLimits
 from jobs.imaging import Limits, Recipe
 
@@ -29,7 +30,8 @@ class JobContext:
     owner_prefix: str  # the consumer's id; leases are "<owner_prefix>/<pid>"
     lease_s: float = 300.0
     max_attempts: int = 5
-    retry_delay_s: float = 2.0
+    retry_delay_s: float = 2.0  # first retry delay, doubled per attempt ...
+    max_retry_delay_s: float = 3_600.0  # ... and never longer, whatever a server's Retry-After says
     grace_s: float = 30.0  # how long the completion write (and release) retries through a blip
     # Set by jobs.queue: enqueue process_image(image_id) after `delay` seconds (optional priority).
     schedule: Callable[..., None] | None = None
@@ -61,6 +63,10 @@ class JobContext:
         if self._engine is not None and self._engine_pid == os.getpid():
             self._engine.dispose()
         self._engine = None
+
+    @property
+    def retry_policy(self) -> Backoff:
+        return Backoff(self.retry_delay_s, self.max_retry_delay_s)
 
     @property
     def owner(self) -> str:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from db.errors import DatabaseBusy, PermanentError, database_error
 from db.ids import uuid7
 from db.models import Status
 from jobs import media, originals
+from jobs.backoff import Backoff
 from jobs.fetch import extension_for, sniff
 from worker.app import App, build
 from worker.settings import load
@@ -262,6 +262,7 @@ def retry_busy(call: Callable[[], T], url: str, attempts: int = BUSY_ATTEMPTS, b
     An unreachable database raises :class:`~db.errors.DatabaseUnreachable` at once; a database still
     busy after ``attempts`` raises :class:`~db.errors.DatabaseBusy`.
     """
+    policy = Backoff(base_s, cap_s=base_s * 2 ** attempts, jitter=0.25)
     for attempt in range(1, attempts + 1):
         try:
             return call()
@@ -269,7 +270,7 @@ def retry_busy(call: Callable[[], T], url: str, attempts: int = BUSY_ATTEMPTS, b
             error = database_error(exc, url)
             if not isinstance(error, DatabaseBusy) or attempt == attempts:
                 raise (error or exc) from exc
-            delay = base_s * 2 ** (attempt - 1) * (1 + random.random() / 4)
+            delay = policy.delay(attempt)
             log.info("database busy (%s); retry %d/%d in %.2fs", error.reason, attempt, attempts - 1, delay)
             sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
