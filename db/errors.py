@@ -1,16 +1,40 @@
-"""Errors of the shared database that callers act on, named where SQLAlchemy's are caught.
+"""Darkroom's one error tree, and the errors of the shared database.
+
+The base lives here, in the lowest layer, so that ``db`` can name its own
+errors (a busy database is ``db``'s to name) and every layer above shares one
+root. The CLI turns any :class:`DarkroomError` into one line on stderr and
+exit 1, at its entry point (``worker/cli.py``); third-party errors are
+translated at the boundary with ``raise ... from``.
 
 ::
 
-    DatabaseUnreachable     the server (or the SQLite file) does not answer at all:
-                            connection refused, host unknown, server shutting down,
-                            a missing database; an outage, not a busy database
+    DarkroomError                   something went wrong; str() is for a person
+    ├── RetryableError              transient: try again later (``retry_after_s`` hint)
+    │   ├── BackendUnreachable      a backend does not answer (an outage, not a busy one)
+    │   │   ├── DatabaseUnreachable     the shared database (here)
+    │   │   └── QueueUnreachable        the queue (jobs/queue.py)
+    │   ├── DatabaseBusy            locked / lock timeout / serialization failure (here)
+    │   ├── StorageUnavailable      the media dir cannot be used now (jobs/errors.py)
+    │   └── VectorStoreError        LanceDB failed after its own retries (jobs/embeddings/store.py)
+    └── PermanentError              retrying the same thing cannot help
+        ├── UnknownImages           ids given that no image has (here)
+        ├── MaintenanceError        a duty could not do its work (db/maintenance/errors.py)
+        ├── MissingOriginal         the original file is gone (jobs/errors.py)
+        ├── VectorError             vectors refused before LanceDB (jobs/embeddings/store.py)
+        ├── SimilarityError, SearchError    a query that cannot be answered (jobs/embeddings/)
+        ├── ConfigError             a bad setting: key, value, expected (worker/settings.py; exit 2)
+        └── ImageNotFound, ImageExists      the Python API's lookups (worker/api.py)
 
-:func:`unreachable_from` tells an outage from a busy database (a lock
+The pure modules (``jobs/imaging``, ``jobs/fetch``, the embedders' base) import
+nothing of the project: their errors (``ImageRejected``, ``FetchRefused`` /
+``FetchFailed``, ``EmbedderError``) are translated into this tree by the
+tasks that call them.
+
+:func:`database_error` tells an outage from a busy database (a lock
 timeout, a serialization failure) by the error itself: a failure to connect,
 a connection the server dropped, or a SQLSTATE of class 08 (connection
 exception) or 57P (operator intervention) is an outage; SQLite's "unable to
-open database file" is one too. Everything else is left to the caller.
+open database file" is one too.
 
 >>> err = unreachable_from(exc, "postgresql+psycopg://db:5432/app")   # doctest: +SKIP
 >>> str(err)                                                           # doctest: +SKIP
@@ -46,7 +70,37 @@ _REASONS = (
 )
 
 
-class BackendUnreachable(Exception):
+class DarkroomError(Exception):
+    """Something went wrong."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or "").strip().splitlines()[0])
+
+
+class RetryableError(DarkroomError):
+    """A transient problem; the job will be tried again."""
+
+    retry_after_s: float | None = None
+
+    def __init__(self, message: str | None = None, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class PermanentError(DarkroomError):
+    """The input cannot be processed; retrying cannot help."""
+
+
+class UnknownImages(PermanentError):
+    """No image has these ids."""
+
+    def __init__(self, ids: list[str]) -> None:
+        self.ids = list(ids)
+        shown = ", ".join(self.ids[:10]) + (f" (and {len(self.ids) - 10} more)" if len(self.ids) > 10 else "")
+        super().__init__(f"no image with id{'s' if len(self.ids) > 1 else ''} {shown}")
+
+
+class BackendUnreachable(RetryableError):
     """A backend (the shared database or the queue) does not answer."""
 
     def __init__(self, backend: str, address: str, reason: str) -> None:
@@ -63,6 +117,57 @@ class DatabaseUnreachable(BackendUnreachable):
     """The shared database does not answer."""
 
     backend_name = "database"
+
+
+class DatabaseBusy(RetryableError):
+    """The shared database is busy (locked past the busy timeout, a lock timeout, a serialization failure)."""
+
+    def __init__(self, backend: str, address: str, reason: str) -> None:
+        self.backend, self.address, self.reason = backend, address, reason
+        super().__init__(f"{backend} at {address} is busy: {reason}")
+
+
+# SQLSTATEs of a busy server: serialization failure, deadlock, lock not available, statement timeout.
+_BUSY_SQLSTATE = ("40001", "40P01", "55P03", "57014")
+_BUSY_WORDS = ("database is locked", "database table is locked", "database is busy", "could not obtain lock",
+               "deadlock", "could not serialize")
+
+
+def is_busy(exc: BaseException) -> bool:
+    """True when ``exc`` (a SQLAlchemy error, or what it wraps) means the database is busy, not down."""
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    if isinstance(exc, DatabaseBusy):
+        return True
+    if not isinstance(exc, (OperationalError, InterfaceError)) or is_unreachable(exc):
+        return False
+    orig: Any = getattr(exc, "orig", None)
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if sqlstate:
+        return str(sqlstate) in _BUSY_SQLSTATE
+    text = str(orig or exc).lower()
+    return any(word in text for word in _BUSY_WORDS)
+
+
+def database_error(exc: BaseException, url: str) -> DatabaseUnreachable | DatabaseBusy | None:
+    """A SQLAlchemy ``OperationalError`` (or ``InterfaceError``) as the project's error, or None.
+
+    An outage is :class:`DatabaseUnreachable`, a lock or serialization failure
+    :class:`DatabaseBusy`; anything else (a bad password, a missing table) is
+    left to the caller.
+
+    >>> database_error(exc, "sqlite:////srv/app.db")   # doctest: +SKIP
+    DatabaseBusy('SQLite at /srv/app.db is busy: database is locked')
+    """
+    if isinstance(exc, (DatabaseUnreachable, DatabaseBusy)):
+        return exc
+    down = unreachable_from(exc, url)
+    if down is not None:
+        return down
+    if not is_busy(exc):
+        return None
+    backend, address = describe_url(url)
+    return DatabaseBusy(backend, address, reason_of(exc))
 
 
 def describe_url(url: str) -> tuple[str, str]:

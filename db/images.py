@@ -20,6 +20,7 @@ from sqlalchemy import Engine, and_, delete, false, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from db.engine import read_sessions, rowcount, write_session
+from db.errors import UnknownImages
 from db.ids import uuid7
 from db.models import Image, ImageVariant, Status
 
@@ -267,6 +268,22 @@ def reset_to_pending(engine: Engine, ids: Sequence[str], from_statuses: Iterable
                     lease_expires_at=None, updated_at=now, enqueued_at=now))
         changed.extend(hit)
     return changed
+
+
+def require_known(engine: Engine, ids: Sequence[str], batch: int = 500) -> None:
+    """Raise :class:`~db.errors.UnknownImages` naming every id of ``ids`` that no image has.
+
+    >>> require_known(engine, ["no-such-id"])   # doctest: +SKIP
+    Traceback (most recent call last):
+    db.errors.UnknownImages: no image with id no-such-id
+    """
+    known: set[str] = set()
+    with read_sessions(engine)() as s:
+        for i in range(0, len(ids), batch):
+            known.update(s.scalars(select(Image.id).where(Image.id.in_(list(ids[i:i + batch])))))
+    unknown = [i for i in dict.fromkeys(ids) if i not in known]
+    if unknown:
+        raise UnknownImages(unknown)
 
 
 def get(engine: Engine, image_id: str) -> Image | None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from jobs.backoff import Backoff
 from jobs.fetch import FetchLimits
 from jobs.imaging import Limits, Recipe
 from jobs.imaging.recipes import pick
@@ -30,7 +31,8 @@ class JobContext:
     owner_prefix: str  # the consumer's id; leases are "<owner_prefix>/<pid>"
     lease_s: float = 300.0
     max_attempts: int = 5
-    retry_delay_s: float = 2.0
+    retry_delay_s: float = 2.0  # first retry delay, doubled per attempt ...
+    max_retry_delay_s: float = 3_600.0  # ... and never longer, whatever a server's Retry-After says
     grace_s: float = 30.0  # how long the completion write (and release) retries through a blip
     # Set by jobs.queue: enqueue process_image(image_id) after `delay` seconds (optional priority).
     schedule: Callable[..., None] | None = None
@@ -67,6 +69,10 @@ class JobContext:
     def recipe_named(self, name: str | None) -> Recipe:
         """The recipe a row names (None: ``default``); raises ``UnknownRecipe``."""
         return pick(self.recipes or {self.recipe.name: self.recipe}, name)
+
+    @property
+    def retry_policy(self) -> Backoff:
+        return Backoff(self.retry_delay_s, self.max_retry_delay_s)
 
     @property
     def owner(self) -> str:

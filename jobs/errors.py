@@ -1,14 +1,15 @@
-"""The error tree of Darkroom jobs.
+"""The errors of image jobs, on the one tree drawn in :mod:`db.errors`.
 
 ::
 
-    DarkroomError               something went wrong with an image job
+    DarkroomError               (db/errors.py, re-exported here)
     ├── RetryableError          transient: database busy, timeouts, HTTP 429/5xx
     │   └── StorageUnavailable  the media dir cannot be written or read (disk full,
     │                           read-only, I/O error, mount gone): an outage that
     │                           waits with backoff and spends no attempt
     └── PermanentError          retrying cannot help: not an image, bomb, missing file,
-                                refused URL
+        │                       refused URL
+        └── MissingOriginal     the original file is missing
 
 Third-party errors are translated at the boundary with ``raise ... from``.
 A retryable error is retried with backoff until ``jobs.max_attempts`` is
@@ -19,22 +20,10 @@ from __future__ import annotations
 
 import errno
 
+from db.errors import DarkroomError, PermanentError, RetryableError
 
-class DarkroomError(Exception):
-    """Something went wrong with an image job."""
-
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or (self.__doc__ or "").strip().splitlines()[0])
-
-
-class RetryableError(DarkroomError):
-    """A transient problem; the job will be tried again."""
-
-    retry_after_s: float | None = None
-
-    def __init__(self, message: str | None = None, retry_after_s: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
+__all__ = ["STORAGE_ERRNOS", "DarkroomError", "MissingOriginal", "PermanentError", "RetryableError",
+           "StorageUnavailable", "is_storage_trouble"]
 
 
 class StorageUnavailable(RetryableError):
@@ -52,10 +41,6 @@ STORAGE_ERRNOS = frozenset({
 def is_storage_trouble(exc: BaseException) -> bool:
     """True for an ``OSError`` whose errno is one of :data:`STORAGE_ERRNOS`."""
     return isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS
-
-
-class PermanentError(DarkroomError):
-    """The input cannot be processed; retrying cannot help."""
 
 
 class MissingOriginal(PermanentError):

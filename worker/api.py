@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,9 +28,11 @@ from typing import Any, Self, TypeVar
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from db import images
+from db.errors import DatabaseBusy, PermanentError, database_error
 from db.ids import uuid7
 from db.models import Status
 from jobs import media, originals
+from jobs.backoff import Backoff
 from jobs.fetch import extension_for, sniff
 from worker.app import App, build
 from worker.settings import load
@@ -43,11 +44,11 @@ TERMINAL = frozenset({Status.COMPLETED.value, Status.FAILED.value})
 BUSY_ATTEMPTS = 6  # ~0.1 + 0.2 + ... + 3.2 s of waiting on top of the busy timeout
 
 
-class ImageExists(ValueError):
+class ImageExists(PermanentError, ValueError):
     """A caller-chosen id is already taken by another image."""
 
 
-class ImageNotFound(LookupError):
+class ImageNotFound(PermanentError, LookupError):
     """No image has this id."""
 
 
@@ -174,7 +175,7 @@ class Darkroom:
     def _insert(self, image_id: str, row: dict[str, Any]) -> None:
         try:
             retry_busy(lambda: images.insert_image(self.app.engine, image_id=image_id, owns_original=True,
-                                                   enqueued=True, **row))
+                                                   enqueued=True, **row), self._db_url)
         except IntegrityError:
             raise ImageExists(f"an image with id {image_id!r} already exists") from None
 
@@ -185,9 +186,13 @@ class Darkroom:
             log.warning("image %s: recorded but not enqueued; the reconciler will pick it up",
                         image_id, exc_info=True)
 
+    @property
+    def _db_url(self) -> str:
+        return self.app.settings.database.url
+
     def _ensure_schema(self) -> None:
         if not self._migrated:
-            retry_busy(self.app.migrate)
+            retry_busy(self.app.migrate, self._db_url)
             self._migrated = True
 
     # --- reading ------------------------------------------------------------
@@ -198,7 +203,7 @@ class Darkroom:
         >>> dr.status(image_id).status   # doctest: +SKIP
         'processing'
         """
-        row = retry_busy(lambda: images.get(self.app.engine, id))
+        row = retry_busy(lambda: images.get(self.app.engine, id), self._db_url)
         if row is None:
             raise ImageNotFound(f"no image with id {id!r}")
         return ImageStatus(id=row.id, status=row.status or Status.PENDING.value, error=row.error,
@@ -206,9 +211,11 @@ class Darkroom:
                            width=row.width, height=row.height, source_url=row.source_url)
 
     def variants(self, id: str) -> list[Variant]:
-        """The image's variants (empty until it is completed), by format then width."""
+        """The image's variants (empty until it is completed), by format then width; raises :class:`ImageNotFound`."""
         media_dir = self.app.settings.paths.media_dir
-        rows = retry_busy(lambda: images.variants_of(self.app.engine, id))
+        rows = retry_busy(lambda: images.variants_of(self.app.engine, id), self._db_url)
+        if not rows and retry_busy(lambda: images.get(self.app.engine, id), self._db_url) is None:
+            raise ImageNotFound(f"no image with id {id!r}")
         return [Variant(width=v.width, height=v.height, format=v.format, size=v.size,
                         path=media.resolve_original(media_dir, v.path)) for v in rows]
 
@@ -248,25 +255,25 @@ class Darkroom:
             time.sleep(min(poll_s, left))
 
 
-def retry_busy(call: Callable[[], T], attempts: int = BUSY_ATTEMPTS, base_s: float = 0.1,
+def retry_busy(call: Callable[[], T], url: str, attempts: int = BUSY_ATTEMPTS, base_s: float = 0.1,
                sleep: Callable[[float], None] = time.sleep) -> T:
-    """Run ``call``, retrying "database is locked"-style errors with backoff and jitter."""
+    """Run ``call``, retrying a busy database (:class:`~db.errors.DatabaseBusy`) with backoff and jitter.
+
+    An unreachable database raises :class:`~db.errors.DatabaseUnreachable` at once; a database still
+    busy after ``attempts`` raises :class:`~db.errors.DatabaseBusy`.
+    """
+    policy = Backoff(base_s, cap_s=base_s * 2 ** attempts, jitter=0.25)
     for attempt in range(1, attempts + 1):
         try:
             return call()
         except OperationalError as exc:
-            if attempt == attempts or not _is_busy(exc):
-                raise
-            delay = base_s * 2 ** (attempt - 1) * (1 + random.random() / 4)
-            log.info("database busy (%s); retry %d/%d in %.2fs", exc.orig, attempt, attempts - 1, delay)
+            error = database_error(exc, url)
+            if not isinstance(error, DatabaseBusy) or attempt == attempts:
+                raise (error or exc) from exc
+            delay = policy.delay(attempt)
+            log.info("database busy (%s); retry %d/%d in %.2fs", error.reason, attempt, attempts - 1, delay)
             sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _is_busy(exc: OperationalError) -> bool:
-    text = str(exc.orig).lower()
-    return any(word in text for word in ("locked", "busy", "could not obtain lock", "deadlock",
-                                         "could not serialize", "connection"))
 
 
 def _head(path: Path) -> bytes:

@@ -103,6 +103,7 @@ class App:
             lease_s=s.jobs.lease_s,
             max_attempts=s.jobs.max_attempts,
             retry_delay_s=s.jobs.retry_delay_s,
+            max_retry_delay_s=s.jobs.max_retry_delay_s,
             grace_s=s.jobs.grace_s,
             schedule=lambda image_id, delay, lane=None: self.tasks.enqueue_images([image_id], delay=delay,
                                                                                    lane=lane),

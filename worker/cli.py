@@ -1,8 +1,11 @@
 """The ``darkroom`` command line.
 
 Every command takes ``--config PATH`` (default ``./config.toml`` or
-``DARKROOM_CONFIG``). Errors are translated once, here: a bad config exits 2
-with the key, the value and what was expected.
+``DARKROOM_CONFIG``). Errors are translated once, here, into one line on
+stderr: any :class:`~db.errors.DarkroomError` (the tree is drawn in
+``db/errors.py``) exits 1, a bad config exits 2 with the key, the value and
+what was expected; a SQLAlchemy or redis error that means "down" or "busy"
+is named as such first. Commands raise; they never print their own errors.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 
 import click
 
-from db.maintenance.errors import MaintenanceError
+from db.errors import DarkroomError
 from worker import logs
 from worker.context import Ctx
 from worker.settings import ConfigError
@@ -26,26 +29,30 @@ class DarkroomGroup(click.Group):
         except ConfigError as exc:
             click.echo(f"darkroom: configuration error: {exc}", err=True)
             sys.exit(2)
-        except MaintenanceError as exc:  # bad TTL rule, missing/unreadable database, failed check
-            click.echo(f"darkroom: {exc}", err=True)
+        except DarkroomError as exc:  # unknown ids, a bad TTL rule, a missing database, a backend down...
+            click.echo(f"darkroom: {_one_line(exc)}", err=True)
             sys.exit(1)
         except Exception as exc:
             down = unreachable_backend(exc, ctx.obj)
             if down is None:
                 raise
-            click.echo(f"darkroom: {down}", err=True)  # one line: backend, address, error
+            click.echo(f"darkroom: {_one_line(down)}", err=True)  # one line: backend, address, error
             sys.exit(1)
 
 
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def unreachable_backend(exc: BaseException, obj: Any) -> Exception | None:
-    """``exc`` as "PostgreSQL at db:5432 unreachable: connection refused", if it is a backend outage.
+    """``exc`` as "PostgreSQL at db:5432 unreachable: connection refused" (or "... is busy: ..."), if it is one.
 
     Raised anywhere below a command (SQLAlchemy, redis-py, huey's SQLite
     storage), translated here once, not in every command.
     """
     from sqlalchemy.exc import InterfaceError, OperationalError
 
-    from db.errors import BackendUnreachable, DatabaseUnreachable, describe_url, reason_of, unreachable_from
+    from db.errors import BackendUnreachable, DatabaseUnreachable, database_error, describe_url, reason_of
     from jobs.queue import unreachable_queue
 
     if isinstance(exc, BackendUnreachable):
@@ -56,11 +63,11 @@ def unreachable_backend(exc: BaseException, obj: Any) -> Exception | None:
         return None
     if isinstance(exc, (OperationalError, InterfaceError)):
         url = settings.database.url
-        down = unreachable_from(exc, url)
-        if down is None and "database is locked" not in str(exc):
+        named = database_error(exc, url)
+        if named is None:  # refused for another reason (credentials, a missing database): not answering us
             backend, address = describe_url(url)
-            down = DatabaseUnreachable(backend, address, reason_of(exc))
-        return down
+            named = DatabaseUnreachable(backend, address, reason_of(exc))
+        return named
     import redis.exceptions
 
     if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
@@ -68,23 +75,35 @@ def unreachable_backend(exc: BaseException, obj: Any) -> Exception | None:
     return None
 
 
+# Long-running commands log at INFO (a daemon's log is its record); one-shot
+# commands print their result and log only warnings unless asked (-v).
+DAEMONS = frozenset({"worker", "serve"})
+
+
 @click.group(cls=DarkroomGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
               help="Config file (default: ./config.toml, or $DARKROOM_CONFIG).")
-@click.option("--log-level", default="INFO", show_default=True,
-              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@click.option("-v", "--verbose", count=True,
+              help="Log more: -v INFO, -vv DEBUG (one-shot commands log WARNING and up by default).")
+@click.option("--log-level", default=None,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+              help="Log level (default: INFO for `worker` and `serve`, WARNING for the others).")
 @click.option("--log-format", default="text", show_default=True, type=click.Choice(["text", "json"]))
 @click.version_option(package_name="darkroom")
 @click.pass_context
-def main(ctx: click.Context, config: str | None, log_level: str, log_format: str) -> None:
+def main(ctx: click.Context, config: str | None, verbose: int, log_level: str | None, log_format: str) -> None:
     """Darkroom: turn image uploads into WebP/AVIF variants in the background.
+
+    Logs go to stderr: INFO for the daemon (`worker`, `serve`), WARNING for
+    one-shot commands, whose results are on stdout (-v for INFO).
 
     \b
     Example:
       darkroom demo                      # try it on generated sample images
       darkroom --config /srv/darkroom/config.toml worker
+      darkroom -v maintenance checkpoint
     """
-    logs.configure(log_level, log_format)
+    logs.configure(log_level or logs.default_level(verbose, daemon=ctx.invoked_subcommand in DAEMONS), log_format)
     ctx.obj = Ctx(config)
 
 

@@ -26,6 +26,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
+def default_level(verbose: int = 0, daemon: bool = False) -> str:
+    """WARNING for one-shot commands, INFO for daemons; each ``-v`` one step more.
+
+    >>> default_level(), default_level(daemon=True), default_level(1), default_level(2)
+    ('WARNING', 'INFO', 'INFO', 'DEBUG')
+    """
+    if verbose >= 2:
+        return "DEBUG"
+    return "INFO" if verbose or daemon else "WARNING"
+
+
 def configure(level: str = "INFO", fmt: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
@@ -38,3 +49,8 @@ def configure(level: str = "INFO", fmt: str = "text") -> None:
     root.setLevel(level.upper())
     # huey logs two lines per task; ours is one line per job with its timings.
     logging.getLogger("huey").setLevel(max(root.level, logging.WARNING))
+    # Alembic says "Context impl SQLiteImpl" and each revision it runs at INFO on every
+    # command; migrations that ran are reported by Darkroom itself (`darkroom migrate`).
+    logging.getLogger("alembic").setLevel(max(root.level, logging.WARNING))
+    # httpx logs every request at INFO (each embedder batch, each search query): DEBUG only.
+    logging.getLogger("httpx").setLevel(max(root.level, logging.WARNING))

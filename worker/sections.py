@@ -61,15 +61,18 @@ class JobSettings:
     lease_s: float = 60.0  # a claim's lifetime; renewed every lease_s/3 while a job runs
     grace_s: float = 30.0  # how long shutdown waits for the task in hand
     retry_delay_s: float = 2.0  # first retry delay; doubles each attempt
+    max_retry_delay_s: float = 3_600.0  # the cap, also on a server's Retry-After
     reconcile_interval_s: float = 30.0
     requeue_after_s: float = 60.0  # a pending row enqueued longer ago is re-enqueued
 
     def check(self) -> None:
         if self.max_attempts < 1:
             raise ValueError("max_attempts: expected an integer >= 1")
-        for name in ("lease_s", "grace_s", "reconcile_interval_s", "requeue_after_s"):
+        for name in ("lease_s", "grace_s", "reconcile_interval_s", "requeue_after_s", "max_retry_delay_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: expected a number > 0")
+        if self.max_retry_delay_s < self.retry_delay_s:
+            raise ValueError("max_retry_delay_s: expected a number >= jobs.retry_delay_s")
 
 
 @dataclass(frozen=True)

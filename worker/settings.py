@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from db.errors import PermanentError
 from jobs.embeddings.settings import EmbeddingSettings
 from jobs.embeddings.text import SearchSettings
 from jobs.fetch.limits import FetchLimits
@@ -51,7 +52,7 @@ ENV_PREFIX = "DARKROOM_"
 DEFAULT_CONFIG = "config.toml"
 
 
-class ConfigError(Exception):
+class ConfigError(PermanentError):
     """The configuration is invalid."""
 
     def __init__(self, key: str, value: Any, expected: str) -> None:
@@ -271,6 +272,9 @@ def _parse_env(tp: Any, text: str, key: str) -> Any:
             if text.startswith("["):
                 return json.loads(text)
             item = typing.get_args(tp)[0]
+            if dataclasses.is_dataclass(item):  # a list of tables has no comma form
+                raise ConfigError(key, text, f'a JSON list of tables, e.g. [{{"{dataclasses.fields(item)[0].name}": '
+                                             f'...}}]')
             parts = [p.strip() for p in text.split(",") if p.strip()]
             return [item(p) for p in parts]
         if typing.get_origin(tp) is dict or tp is dict:

@@ -11,6 +11,10 @@ as it reads. This duty looks at the file size:
   which waits up to ``busy_ms`` for readers and writers and then cuts the
   file to zero bytes.
 
+Those thresholds belong to the schedule. Run by hand (``force="NOW"``, what
+``darkroom maintenance checkpoint`` asks for) it checkpoints whatever the
+size: PASSIVE first, then TRUNCATE when no reader holds old frames.
+
 When readers keep a checkpoint from completing, it logs a warning with the
 size, and the run is recorded with outcome ``warning``.
 """
@@ -54,7 +58,9 @@ def checkpoint_file(path: Path, *, threshold_bytes: int = DEFAULT_THRESHOLD_BYTE
                     busy_ms: int = DEFAULT_CHECKPOINT_BUSY_MS, what: str = "database") -> CheckpointResult:
     """Checkpoint the WAL of the SQLite file at ``path`` if it is over the threshold.
 
-    ``force`` ("PASSIVE" or "TRUNCATE") checkpoints whatever the size.
+    ``force`` ("PASSIVE" or "TRUNCATE") checkpoints whatever the size in that
+    mode; "NOW" (a person asked) runs PASSIVE, then TRUNCATE if PASSIVE copied
+    every frame (so only a reader still in the log can keep the file long).
 
     >>> checkpoint_file(Path("data/app.db"), threshold_bytes=1 << 20).mode
     'TRUNCATE'
@@ -62,14 +68,23 @@ def checkpoint_file(path: Path, *, threshold_bytes: int = DEFAULT_THRESHOLD_BYTE
     before = wal_bytes(path)
     mode = force or ("TRUNCATE" if before > threshold_bytes * truncate_factor
                      else "PASSIVE" if before > threshold_bytes else "none")
-    if mode not in ("none", "PASSIVE", "TRUNCATE"):
-        raise ValueError(f"checkpoint mode {mode!r}: expected PASSIVE or TRUNCATE")
+    if mode not in ("none", "PASSIVE", "TRUNCATE", "NOW"):
+        raise ValueError(f"checkpoint mode {mode!r}: expected PASSIVE, TRUNCATE or NOW")
     with connect(path, what=what, busy_ms=busy_ms) as conn:
         journal = conn.execute("PRAGMA journal_mode").fetchone()[0]
         if mode == "none" or journal != "wal":
             return CheckpointResult(str(path), "none", before, wal_bytes(path))
         try:
-            busy, frames, done = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+            if mode == "NOW":
+                busy, frames, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                mode = "PASSIVE"
+                if not busy and done >= frames:
+                    busy, t_frames, t_done = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                    if not busy:  # a reader that came in between only keeps the file long: PASSIVE stands
+                        mode, frames, done = "TRUNCATE", max(frames, t_frames), max(done, t_done)
+                    busy = 0
+            else:
+                busy, frames, done = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
         except sqlite3.OperationalError as exc:
             raise TargetError(f"{what} could not be checkpointed: {path} ({exc})") from exc
     after = wal_bytes(path)

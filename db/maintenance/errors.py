@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from db.errors import PermanentError
 
-class MaintenanceError(Exception):
+
+class MaintenanceError(PermanentError):
     """A maintenance duty could not do its work."""
 
 

@@ -75,7 +75,9 @@ def run_duty(engine: Engine, name: str, fn: Callable[[], Mapping[str, Any] | Non
 
     ``fn`` returns the figures to record (JSON-serialisable). ``min_interval_s``
     lets several schedulers that all fired the same crontab agree that one
-    run per period is enough. Errors are recorded and re-raised.
+    run per period is enough. Errors are recorded and re-raised, not logged:
+    whoever catches them reports them once (the CLI's one line, the periodic
+    task's log line).
 
     >>> run_duty(engine, "optimize", lambda: {"analyzed": True}, lease_s=600).outcome
     'ok'
@@ -101,7 +103,6 @@ def run_duty(engine: Engine, name: str, fn: Callable[[], Mapping[str, Any] | Non
                 figures = exc.figures
             finished = time.time()
             _record_end(engine, run_id, finished, "failed", figures, f"{type(exc).__name__}: {exc}")
-            log.error("maintenance %s failed: %s", name, exc)
             raise
         outcome = "warning" if figures.get("warnings") else "ok"
         finished = time.time()

@@ -32,6 +32,7 @@ import numpy as np
 from sqlalchemy import Engine, select
 
 from db.engine import read_sessions
+from db.errors import PermanentError
 from db.models import Image
 from jobs.embeddings import search_index
 from jobs.embeddings.embedders.base import Embedder, EmbedderError
@@ -49,7 +50,7 @@ NO_WORDS_HINT = ("the configured embedder cannot embed words (the local embedder
                  "or use --mode text")
 
 
-class SearchError(ValueError):
+class SearchError(PermanentError, ValueError):
     """The search cannot be run as asked (empty query, unavailable mode, bad filter)."""
 
 
@@ -194,36 +195,41 @@ def search(engine: Engine, store: VectorStore, embedder: Embedder, settings: Sea
 def _run(table: Any, store: VectorStore, mode: str, text: str, vector: np.ndarray | None,
          where: str | None, k: int) -> list[tuple[str, float]]:
     if mode == "text":
-        if search_index.fts_index(table) is None:
-            raise SearchError("the full-text index is not built yet; the embedding step builds it on its next run")
-        q = table.search(text, query_type="fts", fts_columns="text")
-        q = q.select(["image_id", "_score"]).limit(k)
-        if where:
-            q = q.where(where, prefilter=True)
-        return [(str(r["image_id"]), float(r["_score"])) for r in q.to_list()]
+        rows = _text_query(table, text, where, k).to_arrow()
+        return list(zip(_ids(rows), rows.column("_score").to_pylist()))
     assert vector is not None
     if mode == "vector":
-        q = table.search(np.asarray(vector, np.float32), vector_column_name="vector").distance_type("cosine")
-        q = _tuned(q, table, store).select(["image_id", "_distance"]).limit(k)
-        if where:
-            q = q.where(where, prefilter=True)
-        return [(str(r["image_id"]), 1.0 - float(r["_distance"])) for r in q.to_list()]
+        rows = _vector_query(table, store, vector, where, k).to_arrow()
+        return [(i, 1.0 - float(d)) for i, d in zip(_ids(rows), rows.column("_distance").to_pylist())]
     from lancedb.rerankers import RRFReranker
 
+    # The two lists are asked for here rather than through LanceDB's hybrid query
+    # builder: it selects our columns without the score columns, and LanceDB then
+    # prints a deprecation warning per query on stderr (see docs/search.md).
+    by_text = _text_query(table, text, where, k).with_row_id(True).to_arrow()
+    by_vector = _vector_query(table, store, vector, where, k).with_row_id(True).to_arrow()
+    fused = RRFReranker().rerank_hybrid(text, by_vector, by_text).slice(0, k)
+    return list(zip(_ids(fused), fused.column("_relevance_score").to_pylist()))
+
+
+def _text_query(table: Any, text: str, where: str | None, k: int) -> Any:
     if search_index.fts_index(table) is None:
         raise SearchError("the full-text index is not built yet; the embedding step builds it on its next run")
-    q = (table.search(query_type="hybrid", vector_column_name="vector", fts_columns="text")
-         .vector(np.asarray(vector, np.float32)).text(text).distance_type("cosine"))
-    q = _tuned(q, table, store).select(["image_id"]).limit(k).rerank(RRFReranker())
-    if where:
-        q = q.where(where, prefilter=True)
-    return [(str(r["image_id"]), float(r["_relevance_score"])) for r in q.to_list()]
+    q = table.search(text, query_type="fts", fts_columns="text").select(["image_id", "_score"]).limit(k)
+    return q.where(where, prefilter=True) if where else q
 
 
-def _tuned(q: Any, table: Any, store: VectorStore) -> Any:
+def _vector_query(table: Any, store: VectorStore, vector: np.ndarray, where: str | None, k: int) -> Any:
+    q = table.search(np.asarray(vector, np.float32), vector_column_name="vector").distance_type("cosine")
     if any("vector" in idx.columns for idx in table.list_indices()):
+        # refine_factor re-ranks candidates with exact distances (scores stay exact cosine).
         q = q.nprobes(store.index.nprobes).refine_factor(store.index.refine_factor)
-    return q
+    q = q.select(["image_id", "_distance"]).limit(k)
+    return q.where(where, prefilter=True) if where else q
+
+
+def _ids(rows: Any) -> list[str]:
+    return [str(i) for i in rows.column("image_id").to_pylist()] if rows.num_rows else []
 
 
 def _join(engine: Engine, rows: list[tuple[str, float]]) -> list[SearchHit]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 
 from db.engine import read_sessions
+from db.errors import PermanentError
 from db.models import Image
 from jobs.embeddings import rows
 from jobs.embeddings.embedders import EmbedderError, EmbedInput, LocalEmbedder
@@ -26,7 +27,7 @@ from jobs.embeddings.embedders.base import Embedder
 from jobs.embeddings.store import VectorStore
 
 
-class SimilarityError(Exception):
+class SimilarityError(PermanentError):
     """The query cannot be answered (unknown id, no vector yet, unreadable file)."""
 
 

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from db.errors import PermanentError, RetryableError
 from jobs.embeddings import search_index
 from jobs.embeddings.embedders.base import EmbedderError, check_vectors
 
@@ -46,11 +47,11 @@ META_DIM = b"darkroom.dim"
 DELETE_CHUNK = 500  # ids per DELETE predicate
 
 
-class VectorError(ValueError):
+class VectorError(PermanentError, ValueError):
     """Vectors refused before they reached LanceDB (wrong dimension, NaN/inf)."""
 
 
-class VectorStoreError(Exception):
+class VectorStoreError(RetryableError):
     """LanceDB failed (I/O, commit conflict after its own retries); retryable."""
 
 

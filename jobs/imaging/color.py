@@ -6,8 +6,9 @@
 - 16-bit and 32-bit integer modes are scaled down (``>> 8``), never clipped:
   Pillow's ``convert("L")`` from ``I;16`` clips everything above 255 to white.
 - CMYK JPEGs: Pillow reads 4-channel JPEGs as Adobe-inverted whether or not
-  the Adobe APP14 marker is there; without the marker the data is plain
-  CMYK, so it is inverted back.
+  the Adobe APP14 marker is there, and libvips does the same; files without
+  the marker are in practice Adobe files whose marker was stripped, so they
+  are taken as Pillow hands them over (never inverted back).
 - The result carries no ``info`` at all (no EXIF, XMP, stale ICC profile):
   encoders are handed the sRGB profile explicitly.
 
@@ -22,7 +23,7 @@ import logging
 from functools import lru_cache
 
 import numpy as np
-from PIL import Image, ImageChops, ImageCms
+from PIL import Image, ImageCms
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +49,6 @@ def has_alpha(im: Image.Image) -> bool:
 def to_srgb(im: Image.Image, icc: bytes | None = None) -> Image.Image:
     """Any Pillow mode (+ optional ICC profile) -> 8-bit sRGB ``RGB`` or ``RGBA`` with empty ``info``."""
     icc = icc if icc is not None else im.info.get("icc_profile")
-    if im.mode == "CMYK" and im.format == "JPEG" and "adobe" not in im.info:
-        im = ImageChops.invert(im)
     im = _to_8bit(im)
     alpha = has_alpha(im)
     if icc:

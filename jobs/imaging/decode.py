@@ -7,8 +7,9 @@ runs before a single pixel is decoded:
 2. the magic bytes (:mod:`jobs.imaging.sniff`), so an HTML page named
    ``.jpg`` is refused by what it is, and Pillow only tries the one plugin;
 3. for PNG, ``verify()`` (chunk CRCs: a broken chunk otherwise decodes);
-4. the header's size, side and frame count against the limits, with
-   Pillow's ``DecompressionBombWarning`` turned into an error.
+4. the header's size, side and frame count against the limits, checked
+   here for each open: Pillow's process-wide ``Image.MAX_IMAGE_PIXELS`` is
+   never changed (other code in the process, the embedders, reads it).
 
 Decoding then asks libjpeg for a DCT-scaled "draft" no smaller than the
 largest variant, so a 100 MP JPEG never exists at full size in memory.
@@ -68,16 +69,17 @@ def open_checked(path: Path, limits: Limits) -> Iterator[tuple[Image.Image, Sour
     fmt = sniff(head)
     if fmt == "HEIF":
         _register_heif()
-    # Pillow's own bomb check runs inside Image.open; tie it to our limit and make it fatal.
-    Image.MAX_IMAGE_PIXELS = limits.max_pixels
+    # Our limit is checked here, per open (the header, then _admit); Pillow's process-wide
+    # Image.MAX_IMAGE_PIXELS is left alone, since the embedders in this process open images too.
+    # Pillow's warning (1x-2x its limit) is silenced inside this block only; past 2x it refuses on its own.
+    _admit_size(header_size(head, fmt), limits)
     with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
             im = Image.open(path, formats=[fmt])
-        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-            _admit_size(header_size(head, fmt), limits)  # names the side or pixel limit when the header is readable
-            raise ImageRejected(f"decompression bomb refused: {exc} (limits.max_pixels = {limits.max_pixels:,})") \
-                from None
+        except Image.DecompressionBombError as exc:
+            raise ImageRejected(f"decompression bomb refused: {exc} (Pillow's own limit, 2 x Image.MAX_IMAGE_PIXELS, "
+                                f"is below limits.max_pixels = {limits.max_pixels:,})") from None
         except UnidentifiedImageError:
             raise ImageRejected(f"the file starts like {fmt} but its header is not readable (corrupt or truncated)") \
                 from None

@@ -74,8 +74,12 @@ def validate(engine: Engine, cfg: MaintenanceSettings) -> None:
 
 
 def duty_body(name: str, engine: Engine, env: DutyEnv, *, full: bool = False,
-              to: Path | None = None) -> Callable[[], dict[str, Any]]:
-    """The plain function of duty ``name``; ``full`` forces ANALYZE / integrity_check / orphans."""
+              to: Path | None = None, by_hand: bool = False) -> Callable[[], dict[str, Any]]:
+    """The plain function of duty ``name``; ``full`` forces ANALYZE / integrity_check / orphans / TRUNCATE.
+
+    ``by_hand``: a person asked for this run, so thresholds meant for the
+    schedule do not turn it into a no-op (a checkpoint checkpoints).
+    """
     cfg = env.settings
 
     def do_sweep() -> dict[str, Any]:
@@ -104,7 +108,7 @@ def duty_body(name: str, engine: Engine, env: DutyEnv, *, full: bool = False,
     def do_checkpoint() -> dict[str, Any]:
         return checkpoint(engine, env.queue_db, threshold_bytes=int(cfg.wal_threshold_mib * 2**20),
                           truncate_factor=cfg.wal_truncate_factor, busy_ms=cfg.checkpoint_busy_ms,
-                          force="TRUNCATE" if full else None)
+                          force="TRUNCATE" if full else "NOW" if by_hand else None)
 
     def do_backup() -> dict[str, Any]:
         if to is not None:
@@ -127,15 +131,15 @@ def _mark(engine: Engine, name: str) -> None:
 
 
 def run(name: str, engine: Engine, env: DutyEnv, *, full: bool = False, to: Path | None = None,
-        min_interval_s: float = 0.0) -> runs.RunResult:
-    """Run duty ``name`` now, under its lease, recorded.
+        min_interval_s: float = 0.0, by_hand: bool = False) -> runs.RunResult:
+    """Run duty ``name`` now, under its lease, recorded (``by_hand``: see :func:`duty_body`).
 
     >>> run("backup", engine, env).figures["path"]
     'data/backups/app-20250101T033000123456Z.db'
     """
     if name not in DUTIES:
         raise ValueError(f"unknown maintenance duty {name!r}: expected one of {', '.join(DUTIES)}")
-    return runs.run_duty(engine, name, duty_body(name, engine, env, full=full, to=to),
+    return runs.run_duty(engine, name, duty_body(name, engine, env, full=full, to=to, by_hand=by_hand),
                          lease_s=env.settings.lease_s, min_interval_s=min_interval_s)
 
 
@@ -159,7 +163,10 @@ def _periodic(huey: Huey, name: str, cron: str, env: DutyEnv, engine_of: Callabl
     def duty() -> None:
         # Half the shortest gap: a second consumer firing the same minute skips,
         # the next scheduled run does not.
-        run(name, engine_of(), env, min_interval_s=cron_gaps(cron)[0] / 2)
+        try:
+            run(name, engine_of(), env, min_interval_s=cron_gaps(cron)[0] / 2)
+        except Exception as exc:  # recorded by run_duty; one line here, not huey's traceback too
+            log.error("maintenance %s failed: %s", name, exc)
 
     return duty
 

@@ -20,10 +20,14 @@ COLOURS = {"red": (200, 30, 30), "green": (30, 170, 40), "blue": (30, 40, 200)}
 
 
 def add_completed(app: App, tmp: Path, filename: str, metadata: dict[str, Any] | None = None,
-                  colour: str = "red", **columns: Any) -> str:
-    """A completed image row over a real JPEG (as process_image leaves it, without variants)."""
+                  colour: str | tuple[int, int, int] = "red", **columns: Any) -> str:
+    """A completed image row over a real JPEG of one ``colour`` (a name of COLOURS or RGB).
+
+    As process_image leaves it, without variants.
+    """
     path = tmp / f"{time.monotonic_ns()}-{filename}"
-    Image.new("RGB", (48, 32), COLOURS[colour]).save(path, "JPEG", quality=90)
+    rgb = COLOURS[colour] if isinstance(colour, str) else colour
+    Image.new("RGB", (48, 32), rgb).save(path, "JPEG", quality=90)
     image_id = images.insert_image(app.engine, filename=filename, original_path=str(path),
                                    mime_type="image/jpeg", size=path.stat().st_size, metadata=metadata)
     with write_session(app.engine) as s:

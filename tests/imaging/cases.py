@@ -69,10 +69,24 @@ def _png16(arr: np.ndarray, color_type: int) -> bytes:
 
 
 def _strip_app14(jpeg: bytes) -> bytes:
-    """Remove the Adobe APP14 segment (a plain, non-inverted CMYK JPEG)."""
+    """Remove the Adobe APP14 segment (the pixel data stays Adobe-inverted)."""
     at = jpeg.find(b"\xff\xee")
     size = struct.unpack(">H", jpeg[at + 2:at + 4])[0]
     return jpeg[:at] + jpeg[at + 2 + size:]
+
+
+def oriented_animation(orientation: int) -> bytes:
+    """A 2-frame animated WebP stored as ``orientation`` demands, with that EXIF orientation."""
+    op = _STORE[orientation]
+    stored = []
+    for i in range(2):
+        up = upright_marked()
+        up.paste((40 + 120 * i, 160, 40), (50, 30, 70, 50))  # frames differ in the middle (else WebP merges them)
+        stored.append(up if op is None else up.transpose(op))
+    buf = io.BytesIO()
+    stored[0].save(buf, "WEBP", save_all=True, append_images=stored[1:], duration=[100, 100], lossless=True,
+                   exif=_exif(orientation))
+    return buf.getvalue()
 
 
 def write_legit(d: Path) -> dict[str, Path]:
@@ -94,12 +108,12 @@ def write_legit(d: Path) -> dict[str, Path]:
     rgba.paste((0, 0, 0, 0), (50, 0, 100, 100))  # right half fully transparent
     save("alpha.png", rgba, "PNG")
     save("cmyk_adobe.jpg", Image.new("CMYK", (64, 64), CMYK_INK), "JPEG", quality=95, icc_profile=cmyk_press())
-    # Plain CMYK (no Adobe marker): Pillow writes inverted data, so write the inverse and drop APP14.
-    inverted = Image.new("CMYK", (64, 64), tuple(255 - v for v in CMYK_INK))
+    # The same file with its Adobe APP14 marker stripped: Pillow and libvips both still read it as
+    # Adobe-inverted CMYK, and so must we (its colours must come out as the marked file's).
     buf = io.BytesIO()
-    inverted.save(buf, "JPEG", quality=95, icc_profile=cmyk_press())
-    out["cmyk_plain.jpg"] = d / "cmyk_plain.jpg"
-    out["cmyk_plain.jpg"].write_bytes(_strip_app14(buf.getvalue()))
+    Image.new("CMYK", (64, 64), CMYK_INK).save(buf, "JPEG", quality=95, icc_profile=cmyk_press())
+    out["cmyk_no_app14.jpg"] = d / "cmyk_no_app14.jpg"
+    out["cmyk_no_app14.jpg"].write_bytes(_strip_app14(buf.getvalue()))
     save("p3.png", Image.new("RGB", (64, 64), P3_COLOUR), "PNG", icc_profile=display_p3())
     grad = (np.linspace(0, 65535, 256, dtype=np.uint32)[None, :].repeat(16, 0)).astype(np.uint16)
     out["gray16.png"] = d / "gray16.png"

@@ -56,6 +56,16 @@ def test_a_pixel_bomb_between_one_and_two_times_the_limit_is_refused(legit: dict
         probe(legit["orient_1.jpg"], Limits(max_pixels=120 * 80 * 2 // 3))
 
 
+def test_the_pixel_limit_is_local_to_each_open(legit: dict[str, Path]) -> None:
+    from PIL import Image
+
+    before = Image.MAX_IMAGE_PIXELS
+    with pytest.raises(ImageRejected, match="limits.max_pixels"):
+        probe(legit["orient_1.jpg"], Limits(max_pixels=9_000))
+    assert probe(legit["photo.tiff"], Limits(max_pixels=500_000_000)).width > 0
+    assert before == Image.MAX_IMAGE_PIXELS, "the process-wide Pillow limit (the embedders' too) is left alone"
+
+
 def test_missing_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ImageRejected, match="cannot read"):
         probe(tmp_path / "gone.jpg", Limits())

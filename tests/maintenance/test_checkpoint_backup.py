@@ -72,6 +72,22 @@ def test_a_reader_blocking_the_checkpoint_is_a_warning(engine: Engine, db_path: 
     assert any("could not complete" in r.message and "MiB" in r.message for r in caplog.records)
 
 
+def test_now_truncates_unless_a_reader_holds_old_frames(engine: Engine, db_path: Path) -> None:
+    fill(engine, 200)
+    result = checkpoint_file(db_path, threshold_bytes=1 << 40, force="NOW")
+    assert result.mode == "TRUNCATE" and not result.blocked and wal_bytes(db_path) == 0
+    reader = sqlite3.connect(db_path, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM blobs").fetchone()
+    try:
+        fill(engine, 200)
+        held = checkpoint_file(db_path, threshold_bytes=1 << 40, force="NOW", busy_ms=100)
+    finally:
+        reader.execute("COMMIT")
+        reader.close()
+    assert held.mode == "PASSIVE" and held.blocked and wal_bytes(db_path) > 0
+
+
 def test_queue_database_is_checkpointed_and_shutdown_truncates(engine: Engine, tmp_path: Path) -> None:
     from huey import SqliteHuey
 

@@ -70,6 +70,29 @@ def test_every_command_runs_and_is_recorded(app: App, config_path: Path) -> None
     assert result.exit_code == 1 and "already exists" in text_of(result)
 
 
+def test_checkpoint_by_hand_checkpoints_under_the_threshold(app: App, config_path: Path) -> None:
+    from sqlalchemy import text
+
+    from db.engine import write_session
+    from db.maintenance.files import wal_bytes
+
+    db = config_path.parent / "data" / "app.db"
+    with write_session(app.engine) as s:
+        s.execute(text("CREATE TABLE blobs (data BLOB)"))
+        s.execute(text("INSERT INTO blobs VALUES (randomblob(1000))"), [{}] * 50)
+    assert 0 < wal_bytes(db) < app.settings.maintenance.wal_threshold_mib * 2**20
+    result = invoke(config_path, "checkpoint", "--json")
+    assert result.exit_code == 0, text_of(result)
+    figures = json.loads(result.stdout)["figures"]
+    assert figures["database"]["mode"] == "TRUNCATE", figures
+    assert figures["database"]["wal_bytes_after"] == 0  # (the run's own record is written after it)
+    # The schedule keeps its threshold: under it, a scheduled run leaves the file alone.
+    with write_session(app.engine) as s:
+        s.execute(text("INSERT INTO blobs VALUES (randomblob(1000))"), [{}] * 50)
+    scheduled = duties.run("checkpoint", app.engine, app.duty_env)
+    assert scheduled.figures["database"]["mode"] == "none"
+
+
 def test_every_maintenance_command_has_help_with_an_example() -> None:
     group = main.commands["maintenance"]
     for name in ["", *group.commands]:  # type: ignore[attr-defined]
@@ -95,6 +118,16 @@ def test_a_bad_ttl_rule_stops_worker_start_with_the_rule_named(make_config: Call
     assert "Traceback" not in proc.stderr
     with sqlite3.connect(config.parent / "data" / "app.db") as conn:
         assert conn.execute("SELECT count(*) FROM sqlite_schema WHERE name = 'images'").fetchone() == (1,)
+
+
+def test_ttl_from_the_environment_in_comma_form_is_refused(config_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(config_path, env={"DARKROOM_MAINTENANCE__TTL": "images,created_at"})
+    assert caught.value.key == "maintenance.ttl" and caught.value.value == "images,created_at"
+    assert "JSON list" in caught.value.expected
+    rules = load(config_path, env={"DARKROOM_MAINTENANCE__TTL": '[{"table": "images", "column": "created_at", '
+                                                               '"max_age_s": 60}]'}).maintenance.ttl
+    assert [(r.table, r.column, r.max_age_s) for r in rules] == [("images", "created_at", 60.0)]
 
 
 def test_settings_section(make_config: Callable[..., Path]) -> None:

@@ -33,7 +33,7 @@ def _run(ctx: Ctx, name: str, as_json: bool, **kwargs: Any) -> None:
 
     app = ctx.app
     require_database(app.engine)
-    result = duties.run(name, app.engine, app.duty_env, **kwargs)
+    result = duties.run(name, app.engine, app.duty_env, by_hand=True, **kwargs)
     if as_json:
         click.echo(json.dumps({"name": name, "outcome": result.outcome, "figures": result.figures},
                               indent=2, default=str))
@@ -94,7 +94,10 @@ def optimize(ctx: Ctx, analyze: bool, as_json: bool) -> None:
 @json_option
 @pass_ctx
 def checkpoint(ctx: Ctx, truncate: bool, as_json: bool) -> None:
-    """Checkpoint the WAL of the shared and queue databases when over the threshold.
+    """Checkpoint the WAL of the shared and queue databases now, whatever their size.
+
+    PASSIVE first, then TRUNCATE when no reader holds old frames (the
+    maintenance.wal_threshold_mib threshold only applies to the schedule).
 
     \b
     Example:

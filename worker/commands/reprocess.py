@@ -42,6 +42,8 @@ def reprocess(ctx: Ctx, ids: tuple[str, ...], missing: bool, everything: bool, d
         for reason, n in finder.counts(stale).items():
             click.echo(f"{reason:<14} {n}")
     else:
+        if ids:
+            images.require_known(app.engine, ids)  # an unknown id is an error: nothing changes
         wanted = list(ids) if ids else images.ids_with_status(app.engine, done)
     if dry_run:
         click.echo(f"would reprocess {len(wanted)} image(s) (dry run: nothing changed)")
@@ -49,5 +51,5 @@ def reprocess(ctx: Ctx, ids: tuple[str, ...], missing: bool, everything: bool, d
     changed = images.reset_to_pending(app.engine, wanted, done)
     app.tasks.enqueue_images(changed)
     for image_id in sorted(set(wanted) - set(changed)):
-        click.echo(f"{image_id}: not completed or failed (unknown id, pending or processing), left alone", err=True)
+        click.echo(f"{image_id}: not completed or failed (pending or processing), left alone", err=True)
     click.echo(f"reprocessing {len(changed)} image(s)")

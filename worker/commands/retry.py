@@ -13,7 +13,7 @@ def retry(ctx: Ctx, ids: tuple[str, ...], all_failed: bool) -> None:
     """Put failed images back to pending, with fresh attempts, and queue them.
 
     Give image IDS, or --failed for all of them. Images that are not failed
-    are left alone and listed.
+    are left alone and listed; an id no image has is an error (nothing changes).
 
     \b
     Example:
@@ -27,6 +27,8 @@ def retry(ctx: Ctx, ids: tuple[str, ...], all_failed: bool) -> None:
         raise click.UsageError("give image IDS or --failed (not both)")
     app = ctx.app
     app.migrate()
+    if ids:
+        images.require_known(app.engine, ids)
     wanted = list(ids) if ids else images.ids_with_status(app.engine, [Status.FAILED.value])
     changed = images.reset_to_pending(app.engine, wanted, [Status.FAILED.value])
     app.tasks.enqueue_images(changed)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from datetime import date, datetime
 
 import click
@@ -51,20 +50,17 @@ def search(ctx: Ctx, query: str, limit: int | None, mode: str, recipe: str | Non
       darkroom search kites --recipe avatar --since 2026-01-01 --where user=42 --json
     """
     from db import images
-    from jobs.embeddings.search import Filters, SearchError, filters_from
+    from jobs.embeddings.search import Filters, filters_from
     from jobs.embeddings.search import search as run
 
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # a one-shot command: results only
     app = ctx.app
     app.migrate()
     cfg = app.settings
-    try:
-        filters = Filters(recipe=recipe, status=status, where=parse_where(where),
-                          since=None if since is None else filters_from(since=since).since)
-        result = run(app.engine, app.vector_store, app.embedder, cfg.search, query,
-                     limit or cfg.search.default_limit, mode, filters)
-    except SearchError as exc:
-        raise click.ClickException(str(exc)) from exc
+    # A SearchError (bad filter, empty query) is a DarkroomError: one line, exit 1 (cli.py).
+    filters = Filters(recipe=recipe, status=status, where=parse_where(where),
+                      since=None if since is None else filters_from(since=since).since)
+    result = run(app.engine, app.vector_store, app.embedder, cfg.search, query,
+                 limit or cfg.search.default_limit, mode, filters)
     if as_json:
         hits = [{"id": h.id, "score": round(h.score, 6), "filename": h.filename, "metadata": h.metadata,
                  "variants": [{"width": v.width, "height": v.height, "format": v.format, "size": v.size,

@@ -23,6 +23,7 @@ def serve(ctx: Ctx, host: str | None, port: int | None) -> None:
       darkroom serve                      # then open http://127.0.0.1:8470/
       darkroom serve --port 9000
     """
+    from db.errors import PermanentError
     from worker.status.web.server import make_server
 
     cfg = ctx.settings.serve
@@ -33,7 +34,7 @@ def serve(ctx: Ctx, host: str | None, port: int | None) -> None:
     try:
         server = make_server(app, cfg)
     except OSError as exc:
-        raise click.ClickException(f"cannot listen on {cfg.host}:{cfg.port}: {exc.strerror or exc}") from None
+        raise PermanentError(f"cannot listen on {cfg.host}:{cfg.port}: {exc.strerror or exc}") from None
     click.echo(f"darkroom status page at {server.url} (read-only; Ctrl-C to stop)", err=True)
     try:
         server.serve_forever()

@@ -28,15 +28,11 @@ def similar(ctx: Ctx, query: str, limit: int, as_json: bool) -> None:
       darkroom similar 0190c8e2-7d1a-7c3e-9f0a-2b4c6d8e0f12 --limit 5
       darkroom similar ~/Pictures/beach.jpg --json
     """
-    from jobs.embeddings.similarity import SimilarityError
     from jobs.embeddings.similarity import similar as find
 
     app = ctx.app
     app.migrate()
-    try:
-        hits = find(app.engine, app.vector_store, app.embedder, query, limit)
-    except SimilarityError as exc:
-        raise click.ClickException(str(exc)) from exc
+    hits = find(app.engine, app.vector_store, app.embedder, query, limit)  # SimilarityError: one line (cli.py)
     if as_json:
         click.echo(json.dumps([dataclasses.asdict(h) for h in hits], indent=2))
         return
