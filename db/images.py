@@ -73,6 +73,19 @@ def insert_image(engine: Engine, *, filename: str, original_path: str, mime_type
     return image_id
 
 
+DEFAULT_RECIPE = "default"  # what a NULL images.recipe means (contract version 2)
+
+
+def of_recipe(name: str | None) -> Any:
+    """A WHERE clause for the rows of recipe ``name``; NULL counts as ``default``.
+
+    >>> select(Image.id).where(of_recipe("avatar"))  # doctest: +SKIP
+    """
+    if not name or name == DEFAULT_RECIPE:
+        return or_(Image.recipe.is_(None), Image.recipe == DEFAULT_RECIPE)
+    return Image.recipe == name
+
+
 def mark_enqueued(engine: Engine, ids: Sequence[str], at: float | None = None) -> None:
     if not ids:
         return

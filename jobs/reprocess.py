@@ -22,11 +22,10 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import Engine, or_, select
+from sqlalchemy import Engine, select
 
 from db.engine import read_sessions
+from db.images import of_recipe
 from db.models import Image, ImageVariant, Status
 from jobs.imaging import Recipe
 from jobs.imaging.fit import plan
@@ -50,13 +49,6 @@ def expected_variants(width: int, recipe: Recipe, height: int | None = None) -> 
     return {(w, e.format) for w, _ in boxes for e in recipe.encoders}
 
 
-def recipe_is(name: str) -> Any:
-    """A WHERE clause: rows of the recipe ``name`` (NULL counts as ``default``)."""
-    if name == DEFAULT:
-        return or_(Image.recipe.is_(None), Image.recipe == DEFAULT)
-    return Image.recipe == name
-
-
 def find_stale(engine: Engine, media_dir: Path, recipes: Mapping[str, Recipe] | Recipe, batch: int = 500,
                only: str | None = None) -> Iterator[Stale]:
     """Yield every completed image that needs its variants made again, with the reason.
@@ -72,7 +64,7 @@ def find_stale(engine: Engine, media_dir: Path, recipes: Mapping[str, Recipe] | 
             q = (select(Image.id, Image.recipe, Image.recipe_fingerprint, Image.width, Image.height)
                  .where(Image.status == Status.COMPLETED.value, Image.id > after))
             if only is not None:
-                q = q.where(recipe_is(only))
+                q = q.where(of_recipe(only))
             rows = s.execute(q.order_by(Image.id).limit(batch)).all()
             if not rows:
                 return
@@ -95,7 +87,7 @@ def find_stale(engine: Engine, media_dir: Path, recipes: Mapping[str, Recipe] | 
 def ids_of_recipe(engine: Engine, name: str, statuses: Iterable[str]) -> list[str]:
     """Ids of the images of recipe ``name`` in one of ``statuses`` (``reprocess --recipe``)."""
     with read_sessions(engine)() as s:
-        return list(s.scalars(select(Image.id).where(recipe_is(name), Image.status.in_(list(statuses)))
+        return list(s.scalars(select(Image.id).where(of_recipe(name), Image.status.in_(list(statuses)))
                               .order_by(Image.id)))
 
 

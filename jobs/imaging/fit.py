@@ -26,7 +26,6 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from jobs.imaging.attention import attention_offset
 from jobs.imaging.recipes import parse_background
 from jobs.imaging.resize import REDUCING_GAP, cascade, orient, plan_widths, variant_height
 from jobs.imaging.types import Recipe
@@ -122,6 +121,8 @@ def _offset(frame: Image.Image, orientation: int, upright: tuple[int, int], regi
     rw, rh = region
     free_x, free_y = fw - rw, fh - rh
     if gravity == "attention" and (free_x or free_y):
+        from jobs.imaging.attention import attention_offset  # numpy: only for recipes that ask for it
+
         return attention_offset(frame, orientation, region)
     x = {"east": free_x, "west": 0}.get(gravity, free_x // 2)
     y = {"south": free_y, "north": 0}.get(gravity, free_y // 2)
