@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from jobs.imaging.types import EncoderSpec, Recipe
 
-DEFAULT = "default"
+DEFAULT = "default"  # what a NULL images.recipe means; db.images.DEFAULT_RECIPE (imaging cannot import db)
 FITS = ("limit", "cover", "contain")
 GRAVITIES = ("centre", "north", "south", "east", "west", "attention")
 TRANSPARENT = "transparent"

@@ -91,3 +91,10 @@ def test_the_program_stops_at_start_on_a_bad_recipe(tmp_path: Path) -> None:
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "recipes.avatar.gravity" in lines[0] and "'top'" in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_the_default_name_is_the_same_on_both_sides_of_the_import_rule() -> None:
+    from db.images import DEFAULT_RECIPE
+    from jobs.imaging.recipes import DEFAULT
+
+    assert DEFAULT == DEFAULT_RECIPE == "default"
