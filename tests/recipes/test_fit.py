@@ -181,3 +181,23 @@ def test_contain_transparent_keeps_alpha_in_both_formats(tmp_path: Path) -> None
         alpha = np.asarray(im)[..., 3]
         assert alpha[5, 45] < 10 and alpha[84, 45] < 10, v.format  # padding: transparent
         assert alpha[45, 45] > 245, v.format  # the picture: opaque
+
+
+def test_attention_is_drawn_by_skin_tones_on_a_smooth_picture(tmp_path: Path) -> None:
+    # Little detail anywhere (soft blobs), two equal-sized blobs: a skin-toned one right, a grey-blue one left.
+    from PIL import ImageDraw, ImageFilter
+
+    im = Image.new("RGB", (1200, 600), (90, 100, 110))
+    draw = ImageDraw.Draw(im)
+    draw.ellipse((80, 200, 280, 400), fill=(110, 120, 130))
+    draw.ellipse((900, 200, 1100, 400), fill=(224, 172, 140))  # a light skin tone
+    path = tmp_path / "skin.png"
+    im.filter(ImageFilter.GaussianBlur(6)).save(path)
+    blob = 3.14159 * 100 ** 2 * (200 / 600) ** 2  # its area in the 200 px square of the 600 px crop
+
+    def skin(gravity: str) -> int:
+        out = np.asarray(opened(path, recipe((200,), "cover", (1, 1), gravity)).convert("RGB")).astype(int)
+        return int((np.abs(out - (224, 172, 140)).max(axis=2) < 30).sum())
+
+    assert skin("attention") > 0.7 * blob  # the skin blob is in the crop (its blurred rim aside)
+    assert skin("centre") < 0.1 * blob
