@@ -21,8 +21,9 @@ from sqlalchemy.exc import OperationalError
 
 from db import images
 from db.errors import describe_url, unreachable_from
-from jobs import imaging, lanes, media, originals
+from jobs import imaging, lanes, media, originals, running
 from jobs.context import JobContext
+from jobs.imaging.recipes import UnknownRecipe
 from jobs.errors import (
     DarkroomError,
     MissingOriginal,
@@ -31,11 +32,13 @@ from jobs.errors import (
     StorageUnavailable,
     is_storage_trouble,
 )
-from jobs.outage import OUTAGES, backoff_delay
+from jobs.backoff import Backoff
+from jobs.outage import OUTAGES
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+_PERSIST_BACKOFF = Backoff(first_s=0.1, cap_s=2.0)  # a final write through a busy database, within grace_s
 
 
 def process_image(ctx: JobContext, image_id: str) -> str:
@@ -147,6 +150,10 @@ def _render_and_store(ctx: JobContext, claimed: images.Claimed,
         problem = media.probe_writable(ctx.media_dir)
         if problem is not None:
             raise StorageUnavailable(f"media storage not writable: {_os_reason(problem)}") from problem
+    try:
+        recipe = ctx.recipe_named(claimed.recipe)
+    except UnknownRecipe as exc:  # a row another program inserted, or a recipe removed from the config
+        raise PermanentError(str(exc)) from exc
     claimed = originals.ensure_original(ctx, claimed)  # URL rows: fetch the original first
     source = media.resolve_original(ctx.media_dir, claimed.original_path)
     if not source.is_file():
@@ -157,7 +164,8 @@ def _render_and_store(ctx: JobContext, claimed: images.Claimed,
     if claimed.attempts > 1:
         remove_temp_files(vdir)  # left by an attempt that was killed while writing
     try:
-        rendered = imaging.render(source, ctx.recipe, ctx.limits)
+        with running.job(ctx.lanes_dir):
+            rendered = imaging.render(source, recipe, ctx.limits, lambda: running.encode_threads(ctx.lanes_dir))
     except imaging.ImageRejected as exc:
         raise PermanentError(str(exc)) from exc
     except MemoryError as exc:
@@ -174,7 +182,7 @@ def _render_and_store(ctx: JobContext, claimed: images.Claimed,
     src = rendered.source
     facts = {
         "width": src.width, "height": src.height, "mime_type": src.mime_type,
-        "hash": media.sha256_file(source), "recipe_fingerprint": ctx.recipe.fingerprint(),
+        "hash": media.sha256_file(source), "recipe_fingerprint": recipe.fingerprint(),
         "orientation": rendered.orientation, "taken_at": rendered.taken_at,
         "gps": json.dumps(rendered.gps) if rendered.gps else None,
         "placeholder": rendered.placeholder, "dominant_color": rendered.dominant_color,
@@ -291,7 +299,7 @@ def persist(ctx: JobContext, what: str, write: Callable[[], T]) -> T:
             down = unreachable_from(exc, _db_url(ctx))
             if left <= 0:
                 raise
-            wait = OUTAGES.down(down.where, down.reason) if down else backoff_delay(failures, 0.1, 2.0)
+            wait = OUTAGES.down(down.where, down.reason) if down else _PERSIST_BACKOFF.delay(failures)
             log.debug("%s write failed (%s); retrying in %.1fs", what, down or exc.__class__.__name__, wait)
             time.sleep(min(wait, left))
             continue
@@ -326,7 +334,8 @@ def _retry_or_give_up(ctx: JobContext, claimed: images.Claimed, owner: str, exc:
         persist(ctx, "failure", lambda: images.fail(ctx.engine, claimed.id, error, owner))
         _log_done(claimed.id, "failed", t0, {}, error, logging.WARNING)
         return "failed"
-    delay = getattr(exc, "retry_after_s", None) or ctx.retry_delay_s * 2 ** (claimed.attempts - 1)
+    # The server's Retry-After (a fetched URL, an embedder) is honoured up to jobs.max_retry_delay_s.
+    delay = ctx.retry_policy.delay(claimed.attempts, getattr(exc, "retry_after_s", None))
     persist(ctx, "release", lambda: images.release(ctx.engine, claimed.id, owner, error=message,
                                                     retry_at=time.time() + delay))
     if ctx.schedule is not None:

@@ -27,6 +27,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from jobs.backoff import Backoff
+
 log = logging.getLogger(__name__)
 
 
@@ -38,6 +40,10 @@ class OutageSettings:
     max_backoff_s: float = 30.0  # the cap: a backend that is back is noticed within this
     summary_interval_s: float = 60.0  # at most one "still down" line per backend this often
 
+    @property
+    def policy(self) -> Backoff:
+        return Backoff(self.backoff_s, self.max_backoff_s)
+
     def check(self) -> None:
         if self.backoff_s <= 0:
             raise ValueError("backoff_s: expected a number > 0")
@@ -45,11 +51,6 @@ class OutageSettings:
             raise ValueError("max_backoff_s: expected a number >= outage.backoff_s")
         if self.summary_interval_s <= 0:
             raise ValueError("summary_interval_s: expected a number > 0")
-
-
-def backoff_delay(failures: int, first_s: float, cap_s: float) -> float:
-    """Wait after the ``failures``-th failure in a row: ``first_s`` doubling, capped at ``cap_s``."""
-    return min(first_s * 2 ** max(failures - 1, 0), cap_s)
 
 
 @dataclass
@@ -83,7 +84,7 @@ class Outages:
                 state = self._down[backend] = _State(error=error, since=now, last_summary=now)
             state.failures += 1
             state.error = error
-            delay = backoff_delay(state.failures, s.backoff_s, s.max_backoff_s)
+            delay = s.policy.delay(state.failures)
             summary = not first and now - state.last_summary >= s.summary_interval_s
             if summary:
                 state.last_summary = now
@@ -115,7 +116,7 @@ class Outages:
         state = self._down.get(backend)
         if state is None:
             return 0.0
-        return backoff_delay(state.failures, self.settings.backoff_s, self.settings.max_backoff_s)
+        return self.settings.policy.delay(state.failures)
 
     def current(self) -> dict[str, str]:
         """Backends down now, with their last error."""

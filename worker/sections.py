@@ -5,7 +5,8 @@ modules, so :mod:`worker.settings` (the loader) can import it and nothing here
 imports the settings back. Sections owned by a feature live with it, in its
 own leaf module (``jobs/maintenance/settings.py``, ``jobs/embeddings/settings.py``);
 where a domain type already says what a section holds (``jobs.queue.QueueConfig``,
-``jobs.imaging.Limits``, ``jobs.fetch.FetchLimits``, ``jobs.imaging.EncoderSpec``)
+``jobs.imaging.Limits``, ``jobs.fetch.FetchLimits``, ``jobs.imaging.recipes.RecipeSettings``
+for ``[variants]`` and every ``[recipes.NAME]``)
 the config uses it directly.
 """
 
@@ -15,8 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
-
-from jobs.imaging.types import EncoderSpec
 
 
 @dataclass(frozen=True)
@@ -41,27 +40,6 @@ class DatabaseSettings:
 
 
 @dataclass(frozen=True)
-class VariantSettings:
-    widths: tuple[int, ...] = (320, 640, 1280, 1920)
-    formats: tuple[str, ...] = ("webp", "avif")
-    webp: EncoderSpec = EncoderSpec("webp", quality=80, effort=4)
-    avif: EncoderSpec = EncoderSpec("avif", quality=60, effort=9)
-
-    def check(self) -> None:
-        if not self.widths or any(w < 1 or w > 16_384 for w in self.widths):
-            raise ValueError("widths: expected a non-empty list of integers between 1 and 16384")
-        if not self.formats or any(f not in ("webp", "avif") for f in self.formats):
-            raise ValueError("formats: expected a non-empty list of 'webp' and/or 'avif'")
-        for name, enc, top in (("webp", self.webp, 6), ("avif", self.avif, 10)):
-            if enc.format != name:
-                raise ValueError(f"{name}.format: expected {name!r} (the table names the format)")
-            if not 0 <= enc.quality <= 100:
-                raise ValueError(f"{name}.quality: expected an integer from 0 to 100")
-            if not 0 <= enc.effort <= top:
-                raise ValueError(f"{name}.effort: expected an integer from 0 to {top}")
-
-
-@dataclass(frozen=True)
 class ImagingSettings:
     """Metadata policy and the large lane (docs/imaging.md)."""
 
@@ -83,15 +61,18 @@ class JobSettings:
     lease_s: float = 60.0  # a claim's lifetime; renewed every lease_s/3 while a job runs
     grace_s: float = 30.0  # how long shutdown waits for the task in hand
     retry_delay_s: float = 2.0  # first retry delay; doubles each attempt
+    max_retry_delay_s: float = 3_600.0  # the cap, also on a server's Retry-After
     reconcile_interval_s: float = 30.0
     requeue_after_s: float = 60.0  # a pending row enqueued longer ago is re-enqueued
 
     def check(self) -> None:
         if self.max_attempts < 1:
             raise ValueError("max_attempts: expected an integer >= 1")
-        for name in ("lease_s", "grace_s", "reconcile_interval_s", "requeue_after_s"):
+        for name in ("lease_s", "grace_s", "reconcile_interval_s", "requeue_after_s", "max_retry_delay_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: expected a number > 0")
+        if self.max_retry_delay_s < self.retry_delay_s:
+            raise ValueError("max_retry_delay_s: expected a number >= jobs.retry_delay_s")
 
 
 @dataclass(frozen=True)

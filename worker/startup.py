@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from db.errors import DatabaseUnreachable, describe_url, reason_of, unreachable_from
-from jobs.outage import say_seconds, backoff_delay
+from jobs.outage import say_seconds
 from jobs.queue import QueueUnreachable, describe_queue_url, ping, queue_errors
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ def wait_for_backends(app: App, stop: threading.Event) -> bool:
                              say_seconds(time.monotonic() - started))
                 return True
             failures += 1
-            delay = backoff_delay(failures, o.backoff_s, o.max_backoff_s)
+            delay = o.policy.delay(failures)
             log.warning("waiting for %s: %s; next try in %s", down.where, down.reason, say_seconds(delay),
                         extra={"backend": down.where, "event": "startup_wait"})
             _write_marker(marker, f"{down.where}: {down.reason}")

@@ -1,6 +1,6 @@
 """Embedding throughput and vector search latency.
 
-    .venv/bin/python bench/embeddings/bench.py [--images 200] [--rows 10000,100000]
+    .venv/bin/python bench/embeddings/bench.py [--images 200] [--rows 10000,100000] [--parts embed,vectors,words]
 
 Prints: local-embedder throughput (images/s, ms/image) on generated JPEG
 photos at two sizes; LanceDB batched upsert rate; search latency p50/p95
@@ -8,6 +8,11 @@ photos at two sizes; LanceDB batched upsert rate; search latency p50/p95
 image id with the ``image_id`` scalar index and without it. Vectors for the search part
 are random unit vectors of the local embedder's dimension (search cost does
 not depend on where the numbers came from).
+
+``words`` (bench/embeddings/words.py): search by words at each row count:
+full-text, vector and hybrid query latency p50/p95 through ``search()``, the
+full-text and vector index build times, and a batch of 64 new images written
+with their search columns and the writer's search upkeep vs their vectors alone.
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ sys.path.insert(0, str(ROOT))
 
 from jobs.embeddings.embedders import EmbedInput, LocalEmbedder  # noqa: E402
 from jobs.embeddings.store import IndexSettings, VectorStore  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from words import bench_words  # noqa: E402
 
 
 def _photos_module():  # the generator the tests use
@@ -145,13 +153,20 @@ def main() -> None:
     ap.add_argument("--rows", default="10000,100000")
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--index-type", default="IVF_PQ", choices=["IVF_PQ", "IVF_HNSW_SQ"])
+    ap.add_argument("--parts", default="embed,vectors,words",
+                    help="embed (embedder throughput), vectors (similar search, by id), words (search by words)")
     args = ap.parse_args()
+    parts = set(args.parts.split(","))
+    row_counts = [int(r) for r in args.rows.split(",")]
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        bench_embed(tmp, args.images, (1024, 768))
-        bench_embed(tmp, max(20, args.images // 5), (4000, 3000))
-        for rows in (int(r) for r in args.rows.split(",")):
+        if "embed" in parts:
+            bench_embed(tmp, args.images, (1024, 768))
+            bench_embed(tmp, max(20, args.images // 5), (4000, 3000))
+        for rows in row_counts if "vectors" in parts else []:
             bench_search(tmp, rows, LocalEmbedder.dim, args.queries, args.index_type)
+        for rows in row_counts if "words" in parts else []:
+            bench_words(tmp, rows, LocalEmbedder.dim, args.queries, args.index_type)
 
 
 if __name__ == "__main__":

@@ -30,12 +30,12 @@ import pyarrow as pa
 from sqlalchemy import Engine, select
 
 from db.engine import read_sessions
+from db.images import DEFAULT_RECIPE
 from db.models import Image
 from jobs.embeddings.text import SearchSettings, metadata_pairs, searchable_text
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RECIPE = "default"
 SEARCH_FIELDS = (
     pa.field("text", pa.string()),
     pa.field("recipe", pa.string()),

@@ -43,6 +43,7 @@ import numpy as np
 from sqlalchemy import Engine
 
 from jobs import media
+from jobs.backoff import Backoff
 from jobs.embeddings import audit, lease, rows, search_index
 from jobs.embeddings.embedders import (
     EmbedderError,
@@ -223,10 +224,7 @@ def _outage(engine: Engine, owner: str, before: lease.LeaseState, exc: Exception
     misconfigured = isinstance(exc, EmbedderRejected)
     kind = "misconfigured" if misconfigured else STORE_TROUBLE if isinstance(exc, VectorStoreError) else "outage"
     n = before.outages + 1
-    wait = min(settings.backoff_s * 2 ** (n - 1), settings.max_backoff_s)
-    hint = getattr(exc, "retry_after_s", None)
-    if hint:
-        wait = max(wait, min(hint, settings.max_backoff_s))
+    wait = Backoff(settings.backoff_s, settings.max_backoff_s).delay(n, getattr(exc, "retry_after_s", None))
     if before.outages == 0 or before.outage_kind != kind:  # log once per outage, not per run or image
         if kind == STORE_TROUBLE:
             log.warning("embedding: the vector store failed (%s); images wait, the next run in %.0f s "

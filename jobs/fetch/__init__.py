@@ -11,11 +11,11 @@ from jobs.fetch.addresses import AllowList, parse_allow, refusal_reason, system_
 from jobs.fetch.errors import FetchError, FetchFailed, FetchRefused
 from jobs.fetch.fetcher import Fetched, fetch, new_client
 from jobs.fetch.limits import IMAGE_TYPES, FetchLimits
-from jobs.fetch.retry import backoff_delay, parse_retry_after, with_retries
+from jobs.fetch.retry import parse_retry_after, with_retries
 from jobs.fetch.signatures import extension_for, sniff
 
 __all__ = [
     "IMAGE_TYPES", "AllowList", "FetchError", "FetchFailed", "FetchLimits", "FetchRefused",
-    "Fetched", "backoff_delay", "extension_for", "fetch", "new_client", "parse_allow",
+    "Fetched", "extension_for", "fetch", "new_client", "parse_allow",
     "parse_retry_after", "refusal_reason", "sniff", "system_resolver", "with_retries",
 ]

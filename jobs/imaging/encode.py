@@ -4,8 +4,9 @@ Pillow's AVIF save falls back to the image's own ``info["icc_profile"]``
 (after a CMYK conversion that was the stale 190 KB CMYK profile), while its
 WebP save embeds a profile only when given one; so both encoders are handed
 the sRGB profile explicitly, and EXIF/XMP are passed as empty. AVIF runs
-with ``max_threads=1``: parallelism comes from the worker processes, and
-libavif's default (all CPUs) oversubscribes a process pool.
+with ``max_threads=1``: parallelism comes from the worker processes and,
+while cores are idle, from encoding a job's outputs in threads
+(``fanout.py``); libavif's default (all CPUs) oversubscribes a process pool.
 
 >>> len(encode(Image.new("RGB", (8, 8)), EncoderSpec("webp", 80, 4))) > 0
 True

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from PIL import Image, ImageSequence
@@ -17,9 +18,11 @@ from PIL import Image, ImageSequence
 from jobs.imaging.color import has_alpha, to_srgb
 from jobs.imaging.decode import decode, open_checked
 from jobs.imaging.encode import encode, encode_animated_webp
+from jobs.imaging.fanout import encode_variants
+from jobs.imaging.fit import make, plan
 from jobs.imaging.metadata import read_metadata
 from jobs.imaging.placeholder import dominant_color, thumbhash
-from jobs.imaging.resize import cascade, orient, plan_widths, variant_height
+from jobs.imaging.resize import orient, variant_height
 from jobs.imaging.types import ImageRejected, Limits, Recipe, Rendered, SourceInfo, Variant
 
 log = logging.getLogger(__name__)
@@ -48,8 +51,10 @@ def classify_lane(info: SourceInfo, large_pixels: int) -> str:
     return "large" if info.pixels > large_pixels else "default"
 
 
-def render(path: Path, recipe: Recipe, limits: Limits) -> Rendered:
+def render(path: Path, recipe: Recipe, limits: Limits, threads: Callable[[], int] | None = None) -> Rendered:
     """Decode ``path`` and encode one variant per planned width and format.
+
+    ``threads`` is asked, once the pixels are ready, how many threads the encodes may use (default 1).
 
     >>> recipe = Recipe(widths=(320, 640), encoders=(EncoderSpec("webp", 80, 4),))
     >>> r = render(Path("photo.jpg"), recipe, Limits())  # doctest: +SKIP
@@ -60,27 +65,23 @@ def render(path: Path, recipe: Recipe, limits: Limits) -> Rendered:
     t0 = time.perf_counter()
     with open_checked(path, limits) as (im, info):
         taken_at, gps = read_metadata(im, recipe.keep_gps)
-        widths = plan_widths(info.width, recipe.widths)
-        animate = recipe.animated_webp and info.frames > 1 and info.format in ANIMATED_FORMATS
+        geometry = plan((info.width, info.height), recipe)
+        # Animated WebP keeps the image's own shape: a cover/contain recipe renders the first frame.
+        animate = (recipe.animated_webp and info.frames > 1 and info.format in ANIMATED_FORMATS
+                   and geometry.fit == "limit")
         if animate:
-            return _render_animated(im, info, widths, recipe, taken_at, gps, t0)
+            return _render_animated(im, info, [w for w, _ in geometry.boxes], recipe, taken_at, gps, t0)
         icc = im.info.get("icc_profile")
-        frame = decode(im, info, widths[-1])
+        frame = decode(im, info, geometry.decode_width)
         timings["decode"] = time.perf_counter() - t0
         t = time.perf_counter()
         frame = to_srgb(frame, icc)
         timings["color"] = time.perf_counter() - t
         t = time.perf_counter()
-        scaled = cascade(frame, info.orientation, widths, (info.width, info.height))
+        scaled = make(frame, info.orientation, (info.width, info.height), recipe, geometry)
         timings["resize"] = time.perf_counter() - t
-        variants: list[Variant] = []
-        for image in scaled:
-            for enc in recipe.encoders:
-                t = time.perf_counter()
-                data = encode(image, enc)
-                key = f"encode_{enc.format}"
-                timings[key] = timings.get(key, 0.0) + time.perf_counter() - t
-                variants.append(Variant(image.width, image.height, enc.format, data))
+        variants, encode_timings = encode_variants(scaled, recipe.encoders, threads() if threads else 1)
+        timings.update(encode_timings)
         t = time.perf_counter()
         placeholder, color = thumbhash(scaled[0]), dominant_color(scaled[0])
         timings["placeholder"] = time.perf_counter() - t

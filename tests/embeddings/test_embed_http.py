@@ -21,7 +21,6 @@ from jobs.embeddings.embedders import (
     HttpEmbedderSettings,
     InputRejected,
 )
-from jobs.embeddings.embedders.http import retry_after_s
 
 DIM = 16
 
@@ -155,17 +154,3 @@ def test_missing_api_key_env_is_a_clear_error() -> None:
     settings = HttpEmbedderSettings(api_key_env="NO_SUCH_KEY_VAR", dimensions=DIM)
     with pytest.raises(EmbedderRejected, match="NO_SUCH_KEY_VAR"):
         HttpEmbedder(settings, env={})
-
-
-def test_retry_after_parsing() -> None:
-    assert retry_after_s("3") == 3.0
-    assert retry_after_s(None) is None and retry_after_s("soon") is None
-    assert retry_after_s("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # a date in the past
-    assert 50 < (retry_after_s(_http_date_in(60)) or 0) <= 60
-
-
-def _http_date_in(seconds: float) -> str:
-    import email.utils
-    import time
-
-    return email.utils.formatdate(time.time() + seconds, usegmt=True)

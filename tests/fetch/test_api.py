@@ -173,3 +173,21 @@ def test_crash_between_row_and_message_loses_nothing(open_darkroom: Callable[...
     time.sleep(ENQUEUE_SETTLE_S + 0.2)  # past the settle time: the reconciler now owns it
     drain(dr)  # drain starts with a reconcile pass, as the daemon does every interval
     assert dr.status("survivor").status == "completed"
+
+
+def test_a_huge_retry_after_is_capped_by_jobs_max_retry_delay_s(open_darkroom: Callable[..., Darkroom],
+                                                                server: LocalServer) -> None:
+    from jobs.image_job import process_image
+
+    dr = open_darkroom(fetch={"allow": ["127.0.0.1/32"]}, jobs={"max_retry_delay_s": 30.0})
+    server.routes["/parked.jpg"] = lambda h: send(h, 503, b"busy", "text/plain", {"Retry-After": "999999"})
+    image_id = dr.submit(server.url("/parked.jpg"))
+    ctx = dr.app.job_context()
+    delays: list[float] = []
+    ctx.schedule = lambda image_id, delay, lane=None: delays.append(delay)
+    before = time.time()
+    assert process_image(ctx, image_id) == "retry"
+    assert delays == [30.0]  # not 999999 s (11 days)
+    row = images.get(dr.app.engine, image_id)
+    assert row is not None and row.status == "pending"
+    assert row.enqueued_at is not None and row.enqueued_at <= before + 31

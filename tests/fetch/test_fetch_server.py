@@ -130,6 +130,7 @@ def test_dripping_server_hits_the_total_timeout(server: LocalServer, client: htt
 @pytest.mark.parametrize("retry_after, expected", [
     ("1", 1.0),
     ("http-date in 120 s", 120.0),
+    ("999999", 300.0),  # honoured up to the cap only
 ])
 def test_503_then_success_waits_for_retry_after(server: LocalServer, client: httpx.Client, jpeg: bytes,
                                                 tmp_path: Path, retry_after: str, expected: float) -> None:
@@ -148,7 +149,7 @@ def test_503_then_success_waits_for_retry_after(server: LocalServer, client: htt
     server.routes["/flaky.jpg"] = flaky
     slept: list[float] = []
     got = with_retries(lambda: fetch(server.url("/flaky.jpg"), tmp_path, LOOPBACK, client=client),
-                       attempts=3, base_s=0.01, sleep=slept.append)
+                       attempts=3, base_s=0.01, cap_s=300.0, sleep=slept.append)
     assert got.path.read_bytes() == jpeg
     assert len(calls) == 2
     assert len(slept) == 1 and slept[0] == pytest.approx(expected, abs=2.0)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from jobs.fetch import FetchLimits, backoff_delay, extension_for, parse_allow, parse_retry_after, sniff
+from jobs.fetch import FetchLimits, extension_for, parse_allow, parse_retry_after, sniff
 
 from .conftest import image_bytes
 
@@ -51,15 +51,6 @@ def test_extensions() -> None:
 def test_parse_retry_after(value: str | None, expected: float | None) -> None:
     now = datetime(2015, 10, 21, 7, 28, 0, tzinfo=UTC)
     assert parse_retry_after(value, now=now) == expected
-
-
-def test_backoff_doubles_is_capped_and_yields_to_retry_after() -> None:
-    assert [backoff_delay(n, base_s=2, jitter=0) for n in (1, 2, 3, 4)] == [2, 4, 8, 16]
-    assert backoff_delay(20, base_s=2, cap_s=60, jitter=0) == 60
-    assert backoff_delay(1, retry_after=30, base_s=2, jitter=0) == 30  # server asked for longer
-    assert backoff_delay(4, retry_after=1, base_s=2, jitter=0) == 16  # never sooner than backoff
-    assert backoff_delay(1, retry_after=10**6, jitter=0) == 3600  # absurd requests are capped
-    assert 2 <= backoff_delay(1, base_s=2, jitter=0.5) <= 3
 
 
 def test_limits_check_names_the_bad_field() -> None:

@@ -15,18 +15,22 @@ if TYPE_CHECKING:
 @click.option("--missing", is_flag=True,
               help="Images whose variant files or rows are missing, or built with an old recipe.")
 @click.option("--all", "everything", is_flag=True, help="Every completed or failed image.")
+@click.option("--recipe", default=None, metavar="NAME",
+              help="Every completed or failed image of this recipe; with --missing, only its stale ones.")
 @click.option("--vectors", is_flag=True,
               help="Audit the vector store: embed again every image whose row claims a vector the store lacks.")
 @click.option("--dry-run", is_flag=True, help="Print how many images and why; change nothing.")
 @pass_ctx
-def reprocess(ctx: Ctx, ids: tuple[str, ...], missing: bool, everything: bool, vectors: bool,
-              dry_run: bool) -> None:
-    """Make variants again: for IDS, --missing ones, or --all; or vectors again (--vectors).
+def reprocess(ctx: Ctx, ids: tuple[str, ...], missing: bool, everything: bool, recipe: str | None,
+              vectors: bool, dry_run: bool) -> None:
+    """Make variants again: for IDS, --missing ones, --all, or one --recipe; or vectors (--vectors).
 
     The images go back to pending with fresh attempts and are queued; a
-    running `darkroom worker` makes their variants with the current recipe.
-    --missing counts, per reason: old_recipe (the recipe in the config has
-    changed since), missing_rows, missing_files.
+    running `darkroom worker` makes their variants with their recipe as the
+    config has it now. --missing checks each image against its own recipe
+    and counts, per reason: old_recipe (that recipe in the config has
+    changed since), missing_rows, missing_files. Variant files a recipe no
+    longer makes are removed when the image is done again.
 
     --vectors compares, per model, the rows that claim a vector with the ids
     in LanceDB and embeds the missing ones now, in batches (a store that
@@ -37,24 +41,32 @@ def reprocess(ctx: Ctx, ids: tuple[str, ...], missing: bool, everything: bool, v
     Example:
       darkroom reprocess --missing --dry-run
       darkroom reprocess --missing
+      darkroom reprocess --recipe avatar --dry-run
       darkroom reprocess --all
       darkroom reprocess --vectors --dry-run
     """
     from db import images
     from db.models import Status
     from jobs import reprocess as finder
-    from worker.app import recipe_from
+    from jobs.imaging.recipes import pick
+    from worker.app import recipes_from
 
-    if sum((bool(ids), missing, everything, vectors)) != 1:
-        raise click.UsageError("give exactly one of: IDS, --missing, --all, --vectors")
+    if sum((bool(ids), missing, everything, recipe is not None and not missing, vectors)) != 1:
+        raise click.UsageError("give exactly one of: IDS, --missing, --all, --recipe NAME, --vectors")
+    book = recipes_from(ctx.settings)
+    if recipe is not None:
+        pick(book, recipe)  # UnknownRecipe: one line naming the known ones, exit 1
     app = ctx.app
     app.migrate()
     if vectors:
         _vectors(ctx, dry_run)
         return
     done = [Status.COMPLETED.value, Status.FAILED.value]
-    if missing:
-        stale = list(finder.find_stale(app.engine, ctx.settings.paths.media_dir, recipe_from(ctx.settings)))
+    if recipe is not None and not missing:
+        wanted = finder.ids_of_recipe(app.engine, recipe, done)
+        click.echo(f"recipe {recipe}: {len(wanted)} completed or failed image(s)")
+    elif missing:
+        stale = list(finder.find_stale(app.engine, ctx.settings.paths.media_dir, book, only=recipe))
         wanted = [s.image_id for s in stale]
         for reason, n in finder.counts(stale).items():
             click.echo(f"{reason:<14} {n}")

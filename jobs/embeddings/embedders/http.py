@@ -15,7 +15,6 @@ worker. 400 is :class:`InputRejected`; 401/402/403/404 and other 4xx are
 from __future__ import annotations
 
 import base64
-import email.utils
 import io
 import logging
 import os
@@ -28,6 +27,8 @@ from typing import Any
 import httpx
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from jobs.backoff import Backoff, parse_retry_after
 
 from .base import EmbedderRejected, EmbedderUnavailable, EmbedInput, InputRejected, check_vectors, normalise_rows
 
@@ -196,15 +197,14 @@ class HttpEmbedder:
                     raise _rejection(response)
                 failure = EmbedderUnavailable(
                     f"embedder answered {response.status_code}: {_snippet(response)}",
-                    retry_after_s=retry_after_s(response.headers.get("Retry-After")),
+                    retry_after_s=parse_retry_after(response.headers.get("Retry-After")),
                 )
             if attempt >= self.settings.max_retries:
                 raise failure
-            wait = self.settings.backoff_s * (2 ** attempt)
-            if failure.retry_after_s is not None:
-                wait = max(wait, failure.retry_after_s)
-            if wait > self.settings.max_backoff_s:
-                raise failure
+            policy = Backoff(self.settings.backoff_s, self.settings.max_backoff_s)
+            if policy.over_cap(attempt + 1, failure.retry_after_s):
+                raise failure  # the embedding step's outage backoff waits that long, not this call
+            wait = policy.delay(attempt + 1, failure.retry_after_s)
             attempt += 1
             log.debug("embedder: %s; retry %d in %.2f s", failure, attempt, wait)
             self._sleep(wait)
@@ -254,22 +254,6 @@ def image_data_url(path: Path, max_side_px: int) -> str:
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise InputRejected(f"{path.name}: not a readable image ({exc})") from exc
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def retry_after_s(value: str | None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _rejection(response: httpx.Response) -> EmbedderRejected:

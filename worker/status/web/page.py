@@ -6,17 +6,13 @@ errors and worker ids are data written by users and other programs.
 
 from __future__ import annotations
 
-import html
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import quote
 
 from worker.status.report import human_age, human_bytes
-
-
-def esc(value: Any) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
+from worker.status.web.parts import esc, search_form
 
 
 def _when(ts: float | None) -> str:
@@ -100,7 +96,7 @@ def render(report: dict[str, Any], failures: list[dict[str, Any]], completed: li
 {refresh}<title>Darkroom status</title>
 <link rel="stylesheet" href="/static/style.css">
 </head><body>
-<header><h1>Darkroom</h1><span class="stamp">status at {esc(_when(now))} · read-only</span></header>
+<header><h1>Darkroom</h1>{search_form()}<span class="stamp">status at {esc(_when(now))} · read-only</span></header>
 <main>
 <section><div class="cards">{card_html}</div>
 <p>queue: {esc(queue_text)}{esc(f"; oldest pending {human_age(oldest)}" if oldest is not None else "")}

@@ -6,6 +6,9 @@ Routes::
     /status.json    the same JSON as ``darkroom status --json``
     /health         200 "ok" or 503 with the reasons of ``darkroom health``
     /variants/<id>  the file of one ``image_variants`` row (by row id, never by path)
+    /search?q=WORDS&mode=auto|text|vector|hybrid   search results with thumbnails (a GET form)
+    /images/<id>    one image: variants, timings, error, placeholder, nearest images by vector
+    /images/<id>/placeholder.png   its ThumbHash decoded (32 px)
     /static/style.css
 
 There are no write actions, so no authentication; it binds to 127.0.0.1 by
@@ -37,6 +40,7 @@ from worker.sections import ServeSettings
 from worker.status import figures
 from worker.status.health import check
 from worker.status.report import gather
+from worker.status.web import pages
 from worker.status.web.page import render
 
 if TYPE_CHECKING:
@@ -47,7 +51,7 @@ log = logging.getLogger(__name__)
 VARIANT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 CONTENT_TYPES = {"webp": "image/webp", "avif": "image/avif", "jpeg": "image/jpeg", "png": "image/png"}
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
-CSP = "default-src 'none'; img-src 'self'; style-src 'self'; base-uri 'none'; form-action 'none'"
+CSP = "default-src 'none'; img-src 'self'; style-src 'self'; base-uri 'none'; form-action 'self'"
 
 
 def is_loopback(host: str) -> bool:
@@ -139,8 +143,13 @@ class StatusHandler(BaseHTTPRequestHandler):
                 self._send(200, css, "text/css; charset=utf-8", {"Cache-Control": "max-age=300"})
             elif path.startswith("/variants/"):
                 self._variant(path[len("/variants/"):])
+            elif path == "/search" or path.startswith("/images/"):
+                status, body, ctype = pages.answer(self.server.app, path, urlsplit(self.path).query)
+                self._send(status, body, ctype, {"Cache-Control": "no-store"})
             else:
                 self._text(HTTPStatus.NOT_FOUND, "not found\n")
+        except (BrokenPipeError, ConnectionResetError):
+            log.debug("status page: the client left before %s was sent", path)
         except Exception as exc:  # the page must stay up when the database is not
             log.exception("status page: %s failed", path)
             self._text(HTTPStatus.SERVICE_UNAVAILABLE, f"unavailable: {type(exc).__name__}: {exc}\n")
