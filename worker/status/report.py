@@ -20,6 +20,7 @@ from jobs.embeddings.rows import claim_counts, embedding_counts
 from jobs.queue import queue_depth
 from worker.app import App
 from worker.status import figures
+from worker.status.health import media_state
 from worker.status.workers import live_workers, stale_count
 
 STATUS_VERSION = 1
@@ -85,6 +86,9 @@ def gather(app: App, failure_groups: int = 10, examples: int = 3) -> dict[str, A
     out["maintenance"] = maintenance_report(app, now)
     out["storage"] = {"database": figures.database_storage(engine),
                       "queue": figures.queue_storage(app.settings.queue.url)}
+    media = media_state(app.settings.paths.media_dir)
+    out["media"] = {"path": media.path, "free_bytes": media.free_bytes, "writable": media.writable,
+                    "error": media.error, "min_free_bytes": int(app.settings.health.media_min_free_mb * 2**20)}
     out["vectors"] = figures.vector_rows(vectors_dir(app), lambda: app.vector_store)
     out["vector_claims"] = vector_claims(claim_counts(engine), out["vectors"])
     if app.settings.embeddings.enabled:
@@ -173,6 +177,12 @@ def render_text(report: dict[str, Any]) -> str:
                      + (f", WAL {human_bytes(db['wal_bytes'])}" if db.get("wal_bytes") is not None else "")
                      + f"; queue: {qs['backend']} {human_bytes(qs['db_bytes'])}"
                      + (f", WAL {human_bytes(qs['wal_bytes'])}" if qs.get("wal_bytes") is not None else ""))
+    m = report.get("media")
+    if m:
+        low = m["free_bytes"] is not None and m["free_bytes"] < m["min_free_bytes"]
+        lines.append(f"media: {m['path']}: {human_bytes(m['free_bytes'])} free"
+                     + (" (below health.media_min_free_mb)" if low else "")
+                     + (", writable" if m["writable"] else f", NOT writable: {m['error']}"))
     vec = report.get("vectors")
     if vec:
         lines.append(f"vectors: {vec['rows']} rows" + "".join(
