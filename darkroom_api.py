@@ -9,6 +9,8 @@
 See docs/api.md.
 """
 
-from worker.api import Darkroom, ImageExists, ImageNotFound, ImageStatus, UnknownRecipe, Variant
+from worker.api import (Darkroom, ImageExists, ImageNotFound, ImageNotReady, ImageStatus, UnknownRecipe,
+                        Variant)
 
-__all__ = ["Darkroom", "ImageExists", "ImageNotFound", "ImageStatus", "UnknownRecipe", "Variant"]
+__all__ = ["Darkroom", "ImageExists", "ImageNotFound", "ImageNotReady", "ImageStatus", "UnknownRecipe",
+           "Variant"]

@@ -37,7 +37,9 @@ from jobs.fetch import extension_for, sniff
 from jobs.imaging.recipes import UnknownRecipe as UnknownRecipe  # re-exported: submit raises it
 from jobs.imaging.recipes import pick, stored_name
 from jobs.imaging.types import Recipe
+from worker import markup
 from worker.app import App, build, recipes_from
+from worker.markup import ImageNotReady as ImageNotReady  # re-exported: picture/srcset raise it
 from worker.settings import load
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,7 @@ class Variant:
     format: str
     size: int
     path: Path  # absolute
+    url: str = ""  # paths.media_url + the path under the media dir
 
 
 class Darkroom:
@@ -235,12 +238,51 @@ class Darkroom:
 
     def variants(self, id: str) -> list[Variant]:
         """The image's variants (empty until it is completed), by format then width; raises :class:`ImageNotFound`."""
-        media_dir = self.app.settings.paths.media_dir
+        paths = self.app.settings.paths
         rows = retry_busy(lambda: images.variants_of(self.app.engine, id), self._db_url)
         if not rows and retry_busy(lambda: images.get(self.app.engine, id), self._db_url) is None:
             raise ImageNotFound(f"no image with id {id!r}")
         return [Variant(width=v.width, height=v.height, format=v.format, size=v.size,
-                        path=media.resolve_original(media_dir, v.path)) for v in rows]
+                        path=media.resolve_original(paths.media_dir, v.path),
+                        url=markup.variant_url(paths.media_url, v.path)) for v in rows]
+
+    def picture(self, id: str, sizes: str = markup.DEFAULT_SIZES) -> str:
+        """A ready ``<picture>`` element for the image (AVIF and WebP sources, a lazy ``<img>``).
+
+        URLs start with ``paths.media_url``. Raises :class:`ImageNotFound`, or
+        :class:`ImageNotReady` (naming the status) until the image is completed.
+
+        >>> print(dr.picture(image_id, sizes="(min-width: 800px) 50vw, 100vw"))  # doctest: +SKIP
+        <picture>
+          <source type="image/avif" srcset="/media/variants/.../320.avif 320w, ..." sizes="...">
+          ...
+        """
+        image, rows = self._completed(id)
+        return markup.picture(image, rows, self.app.settings.paths.media_url, sizes=sizes)
+
+    def srcset(self, id: str, format: str = "webp") -> str:
+        """``URL 320w, URL 640w, ...`` of the image's variants in ``format`` (webp | avif).
+
+        Raises :class:`ImageNotFound`, :class:`ImageNotReady`, or ``ValueError``
+        when the image has no variant in that format.
+
+        >>> dr.srcset(image_id, "avif")  # doctest: +SKIP
+        '/media/variants/12/0190...12/320.avif 320w, /media/variants/12/0190...12/640.avif 640w'
+        """
+        _, rows = self._completed(id)
+        if not markup.by_format(rows, format):
+            have = ", ".join(sorted({v.format for v in rows}))
+            raise ValueError(f"image {id!r} has no {format!r} variants (it has: {have})")
+        return markup.srcset(rows, format, self.app.settings.paths.media_url)
+
+    def _completed(self, id: str) -> tuple[Any, list[Any]]:
+        """The row and its variant rows; raises ImageNotFound / ImageNotReady."""
+        image = retry_busy(lambda: images.get(self.app.engine, id), self._db_url)
+        if image is None:
+            raise ImageNotFound(f"no image with id {id!r}")
+        rows = retry_busy(lambda: images.variants_of(self.app.engine, id), self._db_url)
+        markup.ready(image, rows)
+        return image, rows
 
     def search(self, query: str, limit: int = 10, mode: str = "auto", **filters: Any) -> list[Any]:
         """Images matching ``query``, best first, as ``(id, score, filename, metadata)`` hits.

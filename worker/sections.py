@@ -17,11 +17,21 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from worker.markup import DEFAULT_MEDIA_URL, check_media_url
+
 
 @dataclass(frozen=True)
 class PathsSettings:
     data_dir: Path = Path("data")
     media_dir: Path = Path("data/media")  # originals/ and variants/ live below
+    # Where your web server (or CDN) serves media_dir: "/media/" or "https://cdn.example.com/m/".
+    media_url: str = DEFAULT_MEDIA_URL
+
+    def check(self) -> None:
+        try:
+            check_media_url(self.media_url)
+        except ValueError as exc:
+            raise ValueError(f"media_url: {exc}") from None
 
 
 @dataclass(frozen=True)
