@@ -9,6 +9,6 @@
 See docs/api.md.
 """
 
-from worker.api import Darkroom, ImageExists, ImageNotFound, ImageStatus, Variant
+from worker.api import Darkroom, ImageExists, ImageNotFound, ImageStatus, UnknownRecipe, Variant
 
-__all__ = ["Darkroom", "ImageExists", "ImageNotFound", "ImageStatus", "Variant"]
+__all__ = ["Darkroom", "ImageExists", "ImageNotFound", "ImageStatus", "UnknownRecipe", "Variant"]

@@ -39,6 +39,7 @@ class Claimed:
     source_url: str | None
     lane: str | None
     error: str | None  # the previous attempt's error, if any
+    recipe: str | None = None  # the recipe's name, None = "default"
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,11 @@ def insert_image(engine: Engine, *, filename: str, original_path: str, mime_type
                  image_id: str | None = None, hash: str | None = None,
                  metadata: dict[str, Any] | None = None, owns_original: bool = True,
                  source_url: str | None = None, lane: str | None = None,
-                 enqueued: bool = False) -> str:
-    """Insert a ``pending`` row and return its id (a new UUIDv7 unless given)."""
+                 enqueued: bool = False, recipe: str | None = None) -> str:
+    """Insert a ``pending`` row and return its id (a new UUIDv7 unless given).
+
+    ``recipe``: the recipe's name (None = ``default``); the caller checks it exists.
+    """
     image_id = image_id or uuid7()
     now = time.time()
     with write_session(engine) as s:
@@ -64,9 +68,22 @@ def insert_image(engine: Engine, *, filename: str, original_path: str, mime_type
             size=size, hash=hash, status=Status.PENDING.value,
             metadata_=json.dumps(metadata) if metadata is not None else None,
             created_at=int(now), updated_at=now, owns_original=owns_original,
-            source_url=source_url, lane=lane, enqueued_at=now if enqueued else None,
+            source_url=source_url, lane=lane, enqueued_at=now if enqueued else None, recipe=recipe,
         ))
     return image_id
+
+
+DEFAULT_RECIPE = "default"  # what a NULL images.recipe means (contract version 2)
+
+
+def of_recipe(name: str | None) -> Any:
+    """A WHERE clause for the rows of recipe ``name``; NULL counts as ``default``.
+
+    >>> select(Image.id).where(of_recipe("avatar"))  # doctest: +SKIP
+    """
+    if not name or name == DEFAULT_RECIPE:
+        return or_(Image.recipe.is_(None), Image.recipe == DEFAULT_RECIPE)
+    return Image.recipe == name
 
 
 def mark_enqueued(engine: Engine, ids: Sequence[str], at: float | None = None) -> None:
@@ -103,7 +120,7 @@ def claim(engine: Engine, image_id: str, owner: str, lease_s: float) -> Claimed 
         row = s.execute(select(Image).where(Image.id == image_id)).scalar_one()
         return Claimed(id=row.id, filename=row.filename, original_path=row.original_path,
                        mime_type=row.mime_type, attempts=row.attempts, source_url=row.source_url,
-                       lane=row.lane, error=row.error)
+                       lane=row.lane, error=row.error, recipe=row.recipe)
 
 
 def renew(engine: Engine, image_id: str, owner: str, lease_s: float) -> bool:

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from db.engine import read_sessions
+from db.images import of_recipe
 from db.models import Image
 from jobs import media
 from jobs.imaging import Limits
@@ -40,17 +41,22 @@ class ImportReport:
     unqueued: list[str] = field(default_factory=list)  # ids recorded while the queue was down
 
 
-def image_with_hash(engine: Engine, digest: str) -> str | None:
-    """The id of an image whose original has this SHA-256 (indexed lookup), if any."""
+def image_with_hash(engine: Engine, digest: str, recipe: str | None = None) -> str | None:
+    """The id of an image of ``recipe`` whose original has this SHA-256 (indexed lookup), if any.
+
+    The same photo as an avatar and as a banner is two images: duplicates are by content and recipe.
+    """
     with read_sessions(engine)() as s:
-        return s.scalars(select(Image.id).where(Image.hash == digest).order_by(Image.id).limit(1)).first()
+        return s.scalars(select(Image.id).where(Image.hash == digest, of_recipe(recipe))
+                         .order_by(Image.id).limit(1)).first()
 
 
 def import_files(engine: Engine, tasks: TaskSet, media_dir: Path, files: Iterable[Path],
                  metadata: dict[str, Any] | None = None,
                  on_file: Callable[[Path], None] | None = None,
-                 lane_by: tuple[Limits, int] | None = None) -> ImportReport:
-    """Import ``files``, skipping exact duplicates; ``on_file`` is called after each one.
+                 lane_by: tuple[Limits, int] | None = None, recipe: str | None = None) -> ImportReport:
+    """Import ``files`` with ``recipe`` (None: ``default``; the caller checks it exists), skipping
+    exact duplicates of that recipe; ``on_file`` is called after each one.
 
     >>> report = import_files(app.engine, app.tasks, media_dir, iter_image_files(Path("photos")))  # doctest: +SKIP
     >>> len(report.created), len(report.duplicates)
@@ -61,12 +67,12 @@ def import_files(engine: Engine, tasks: TaskSet, media_dir: Path, files: Iterabl
     for path in files:
         try:
             digest = media.sha256_file(path)
-            existing = seen.get(digest) or image_with_hash(engine, digest)
+            existing = seen.get(digest) or image_with_hash(engine, digest, recipe)
             if existing is not None:
                 report.duplicates.append(Duplicate(path, existing))
                 log.info("skipped %s: same content as image %s", path, existing)
             else:
-                submitted = submit_file(engine, tasks, media_dir, path, metadata, lane_by=lane_by)
+                submitted = submit_file(engine, tasks, media_dir, path, metadata, lane_by=lane_by, recipe=recipe)
                 seen[digest] = submitted.image_id
                 report.created.append((path, submitted.image_id))
                 if not submitted.queued:

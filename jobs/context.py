@@ -19,13 +19,14 @@ from sqlalchemy import Engine
 from jobs.backoff import Backoff
 from jobs.fetch import FetchLimits
 from jobs.imaging import Limits, Recipe
+from jobs.imaging.recipes import pick
 
 
 @dataclass
 class JobContext:
     engine_factory: Callable[[], Engine]
     media_dir: Path
-    recipe: Recipe
+    recipe: Recipe  # the recipe "default" ([variants])
     limits: Limits
     owner_prefix: str  # the consumer's id; leases are "<owner_prefix>/<pid>"
     lease_s: float = 300.0
@@ -39,6 +40,7 @@ class JobContext:
     large_pixels: int = 40_000_000
     large_slots: int = 1
     lanes_dir: Path | None = None
+    recipes: dict[str, Recipe] = field(default_factory=dict)  # by name, "default" included
     fetch_limits: FetchLimits = field(default_factory=FetchLimits)  # rows with a source_url
     extras: dict[str, Any] = field(default_factory=dict)
     # Built by the composition root; each process calls these once (LanceDB
@@ -63,6 +65,10 @@ class JobContext:
         if self._engine is not None and self._engine_pid == os.getpid():
             self._engine.dispose()
         self._engine = None
+
+    def recipe_named(self, name: str | None) -> Recipe:
+        """The recipe a row names (None: ``default``); raises ``UnknownRecipe``."""
+        return pick(self.recipes or {self.recipe.name: self.recipe}, name)
 
     @property
     def retry_policy(self) -> Backoff:

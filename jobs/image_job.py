@@ -23,6 +23,7 @@ from db import images
 from db.errors import describe_url, unreachable_from
 from jobs import imaging, lanes, media, originals, running
 from jobs.context import JobContext
+from jobs.imaging.recipes import UnknownRecipe
 from jobs.errors import (
     DarkroomError,
     MissingOriginal,
@@ -149,6 +150,10 @@ def _render_and_store(ctx: JobContext, claimed: images.Claimed,
         problem = media.probe_writable(ctx.media_dir)
         if problem is not None:
             raise StorageUnavailable(f"media storage not writable: {_os_reason(problem)}") from problem
+    try:
+        recipe = ctx.recipe_named(claimed.recipe)
+    except UnknownRecipe as exc:  # a row another program inserted, or a recipe removed from the config
+        raise PermanentError(str(exc)) from exc
     claimed = originals.ensure_original(ctx, claimed)  # URL rows: fetch the original first
     source = media.resolve_original(ctx.media_dir, claimed.original_path)
     if not source.is_file():
@@ -160,7 +165,7 @@ def _render_and_store(ctx: JobContext, claimed: images.Claimed,
         remove_temp_files(vdir)  # left by an attempt that was killed while writing
     try:
         with running.job(ctx.lanes_dir):
-            rendered = imaging.render(source, ctx.recipe, ctx.limits, lambda: running.encode_threads(ctx.lanes_dir))
+            rendered = imaging.render(source, recipe, ctx.limits, lambda: running.encode_threads(ctx.lanes_dir))
     except imaging.ImageRejected as exc:
         raise PermanentError(str(exc)) from exc
     except MemoryError as exc:
@@ -177,7 +182,7 @@ def _render_and_store(ctx: JobContext, claimed: images.Claimed,
     src = rendered.source
     facts = {
         "width": src.width, "height": src.height, "mime_type": src.mime_type,
-        "hash": media.sha256_file(source), "recipe_fingerprint": ctx.recipe.fingerprint(),
+        "hash": media.sha256_file(source), "recipe_fingerprint": recipe.fingerprint(),
         "orientation": rendered.orientation, "taken_at": rendered.taken_at,
         "gps": json.dumps(rendered.gps) if rendered.gps else None,
         "placeholder": rendered.placeholder, "dominant_color": rendered.dominant_color,

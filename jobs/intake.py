@@ -20,6 +20,7 @@ from db import images
 from db.ids import uuid7
 from jobs import lanes, media
 from jobs.imaging import Limits
+from jobs.imaging.recipes import stored_name
 from jobs.queue import queue_errors
 from jobs.tasks import TaskSet
 
@@ -70,8 +71,10 @@ def store_original(media_dir: Path, image_id: str, src: Path) -> tuple[str, str,
 
 def submit_file(engine: Engine, tasks: TaskSet, media_dir: Path, src: Path,
                 metadata: dict[str, Any] | None = None, image_id: str | None = None,
-                lane_by: tuple[Limits, int] | None = None) -> Submitted:
+                lane_by: tuple[Limits, int] | None = None, recipe: str | None = None) -> Submitted:
     """Store, record and enqueue one file; returns the new image's id.
+
+    ``recipe``: the recipe's name (None or ``default``: stored as NULL); the caller checks it exists.
 
     ``lane_by=(limits, large_pixels)`` reads the header to put big images in the large lane.
     """
@@ -81,7 +84,7 @@ def submit_file(engine: Engine, tasks: TaskSet, media_dir: Path, src: Path,
     lane = lanes.lane_of(media_dir / rel, *lane_by) if lane_by else None
     images.insert_image(engine, image_id=image_id, filename=src.name, original_path=rel,
                         mime_type=mime, size=size, hash=digest, metadata=metadata,
-                        owns_original=True, lane=lane)
+                        owns_original=True, lane=lane, recipe=stored_name(recipe))
     try:
         tasks.enqueue_images([image_id], lane=lane)
     except queue_errors():  # the row is the truth: the reconciler enqueues it when the queue is back

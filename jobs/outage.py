@@ -21,11 +21,15 @@ each hammer a dead server every two seconds.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine
 
 from jobs.backoff import Backoff
 
@@ -129,3 +133,39 @@ def say_seconds(seconds: float) -> str:
 
 
 OUTAGES = Outages()  # this process's; configured from [outage] by the composition root
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def quiet_when_database_down(engine_of: Callable[[], Engine], outages: Outages | None = None) -> Callable[[F], F]:
+    """Decorate a periodic task: a database outage goes to the outage log, not a traceback per run.
+
+    huey logs every exception of a task with its traceback; a periodic task
+    fires every minute on every worker, so an outage of an hour would leave
+    hundreds of them. An error that means the database does not answer is
+    reported to :data:`OUTAGES` (one WARNING, a summary a minute, one INFO
+    when it is back) and the run ends; any other error is raised as before.
+    """
+    from db.errors import describe_url, unreachable_from
+
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            log_ = outages or OUTAGES
+            url = str(engine_of().url)
+            try:
+                result = fn(*args, **kwargs)
+            except Exception as exc:
+                down = unreachable_from(exc, url)
+                if down is None:
+                    raise
+                log_.down(down.where, down.reason)
+                return None
+            backend, address = describe_url(url)
+            log_.up(f"{backend} at {address}")
+            return result
+
+        return run  # type: ignore[return-value]
+
+    return decorate

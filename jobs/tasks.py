@@ -14,6 +14,7 @@ from huey import Huey, crontab
 from db.leases import run_once_per_period
 from jobs import context, image_job
 from jobs.embeddings import task as embedding_task
+from jobs.outage import quiet_when_database_down
 
 PRIORITY_DEFAULT = 10
 PRIORITY_LARGE = 0  # big images wait behind small ones
@@ -40,10 +41,12 @@ class TaskSet:
 
 def register(huey: Huey) -> TaskSet:
     @huey.task(name="embed_images", priority=PRIORITY_DEFAULT + 1)
+    @quiet_when_database_down(lambda: context.current().engine)
     def embed_images_task() -> None:
         embedding_task.run(context.current())
 
     @huey.periodic_task(crontab(minute="*"), name="embed_images_periodic")
+    @quiet_when_database_down(lambda: context.current().engine)
     def embed_images_periodic() -> None:
         # Safety net for images completed by other programs or while no trigger ran.
         # Every consumer enqueues it: the period lease lets one run per minute.

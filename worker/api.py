@@ -34,7 +34,10 @@ from db.models import Status
 from jobs import media, originals
 from jobs.backoff import Backoff
 from jobs.fetch import extension_for, sniff
-from worker.app import App, build
+from jobs.imaging.recipes import UnknownRecipe as UnknownRecipe  # re-exported: submit raises it
+from jobs.imaging.recipes import pick, stored_name
+from jobs.imaging.types import Recipe
+from worker.app import App, build, recipes_from
 from worker.settings import load
 
 log = logging.getLogger(__name__)
@@ -84,6 +87,7 @@ class Darkroom:
     def __init__(self, app: App) -> None:
         self.app = app
         self._migrated = False
+        self._book: dict[str, Recipe] | None = None
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str] | None = None, **overrides: Any) -> Darkroom:
@@ -106,16 +110,21 @@ class Darkroom:
     # --- submitting ---------------------------------------------------------
 
     def submit(self, source: str | os.PathLike[str] | bytes, metadata: dict[str, Any] | None = None,
-               id: str | None = None, filename: str | None = None) -> str:
+               id: str | None = None, filename: str | None = None, recipe: str | None = None) -> str:
         """Submit an image and return its id.
 
         ``source``: a path, the image's bytes, or an ``http://``/``https://``
         URL. ``id``: your own id (text, usable as a file name); one that exists
         raises :class:`ImageExists`. ``metadata`` is stored as JSON.
+        ``recipe``: the name of a ``[recipes.NAME]`` table (None: ``default``);
+        an unknown one raises :class:`UnknownRecipe` naming the known recipes.
 
         >>> dr.submit(b"\\xff\\xd8...", metadata={"album": "summer"}, id="upload-123")  # doctest: +SKIP
         'upload-123'
+        >>> dr.submit("uploads/me.jpg", recipe="avatar")  # doctest: +SKIP
         """
+        self.recipe(recipe)  # refused before anything is written
+        stored = stored_name(recipe)
         self._ensure_schema()
         image_id = id if id is not None else uuid7()
         try:
@@ -127,12 +136,12 @@ class Darkroom:
         if isinstance(source, str) and source.lower().startswith(("http://", "https://")):
             self._insert(image_id, {"filename": filename or originals.filename_from_url(source),
                                         "original_path": originals.NOT_FETCHED, "mime_type": "application/octet-stream",
-                                        "size": 0, "source_url": source, "metadata": metadata})
+                                        "size": 0, "source_url": source, "metadata": metadata, "recipe": stored})
         elif isinstance(source, (bytes, bytearray, memoryview)):
             data = bytes(source)
             ext = extension_for(sniff(data[:64]) or "")
             self._store_and_insert(image_id, filename or f"{image_id}{ext}", ext, metadata,
-                                   lambda out: out.write(data))
+                                   lambda out: out.write(data), stored)
         else:
             path = Path(source)
             if not path.is_file():
@@ -143,12 +152,12 @@ class Darkroom:
                     for chunk in iter(lambda: inp.read(1024 * 1024), b""):
                         out.write(chunk)
 
-            self._store_and_insert(image_id, filename or path.name, path.suffix, metadata, copy)
+            self._store_and_insert(image_id, filename or path.name, path.suffix, metadata, copy, stored)
         self._enqueue(image_id)
         return image_id
 
     def _store_and_insert(self, image_id: str, filename: str, ext: str, metadata: dict[str, Any] | None,
-                          write: Callable[[Any], None]) -> None:
+                          write: Callable[[Any], None], recipe: str | None = None) -> None:
         """Write the original under a temporary name, insert the row, then rename it into place.
 
         The row goes in with ``enqueued_at`` set, so the reconciler leaves it
@@ -166,7 +175,8 @@ class Darkroom:
                 write(hasher)
             mime = sniff(_head(tmp)) or "application/octet-stream"
             self._insert(image_id, {"filename": filename, "original_path": rel, "mime_type": mime,
-                                        "size": hasher.size, "hash": hasher.hexdigest(), "metadata": metadata})
+                                        "size": hasher.size, "hash": hasher.hexdigest(), "metadata": metadata,
+                                        "recipe": recipe})
             os.replace(tmp, dest)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -178,6 +188,19 @@ class Darkroom:
                                                    enqueued=True, **row), self._db_url)
         except IntegrityError:
             raise ImageExists(f"an image with id {image_id!r} already exists") from None
+
+    def recipe(self, name: str | None = None) -> Recipe:
+        """The recipe called ``name`` (None: ``default``); raises :class:`UnknownRecipe` naming the known ones.
+
+        >>> dr.recipe("avatar").widths  # doctest: +SKIP
+        (64, 128, 256)
+        """
+        return pick(self._recipes(), name)
+
+    def _recipes(self) -> dict[str, Recipe]:
+        if self._book is None:
+            self._book = recipes_from(self.app.settings)
+        return self._book
 
     def _enqueue(self, image_id: str) -> None:
         try:

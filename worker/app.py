@@ -25,6 +25,8 @@ from jobs.maintenance import duties
 from jobs.outage import OUTAGES
 from jobs.context import JobContext
 from jobs.embeddings.settings import EmbeddingSettings
+from jobs.imaging.recipes import DEFAULT as DEFAULT_RECIPE
+from jobs.imaging.recipes import to_recipe
 from jobs.imaging.types import Limits, Recipe
 from jobs.queue import make_huey, sqlite_queue_path
 from worker.settings import Settings
@@ -95,6 +97,7 @@ class App:
             engine_factory=functools.partial(make_db_engine, s),
             media_dir=s.paths.media_dir,
             recipe=recipe_from(s),
+            recipes=recipes_from(s),
             limits=s.limits,
             owner_prefix=owner_prefix or worker_id(),
             lease_s=s.jobs.lease_s,
@@ -164,10 +167,16 @@ def make_embedder(cfg: EmbeddingSettings) -> Embedder:
 
 
 def recipe_from(settings: Settings) -> Recipe:
-    v = settings.variants
-    encoders = tuple(getattr(v, f) for f in v.formats)
-    return Recipe(widths=tuple(sorted(set(v.widths))), encoders=encoders,
-                  keep_gps=settings.imaging.keep_gps, animated_webp=settings.imaging.animated_webp)
+    """The recipe ``default`` (``[variants]``)."""
+    return recipes_from(settings)[DEFAULT_RECIPE]
+
+
+def recipes_from(settings: Settings) -> dict[str, Recipe]:
+    """Every recipe by name: ``default`` from ``[variants]``, then each ``[recipes.NAME]``."""
+    im = settings.imaging
+    tables = {DEFAULT_RECIPE: settings.variants, **settings.recipes}
+    return {name: to_recipe(name, table, keep_gps=im.keep_gps, animated_webp=im.animated_webp)
+            for name, table in tables.items()}
 
 
 def lane_rule(settings: Settings) -> tuple[Limits, int]:

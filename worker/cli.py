@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from db.errors import DarkroomError
+from jobs.imaging.recipes import UnknownRecipe
 from worker import logs
 from worker.context import Ctx
 from worker.settings import ConfigError
@@ -29,7 +30,7 @@ class DarkroomGroup(click.Group):
         except ConfigError as exc:
             click.echo(f"darkroom: configuration error: {exc}", err=True)
             sys.exit(2)
-        except DarkroomError as exc:  # unknown ids, a bad TTL rule, a missing database, a backend down...
+        except (DarkroomError, UnknownRecipe) as exc:  # unknown ids or recipe, a bad TTL rule, a backend down...
             click.echo(f"darkroom: {_one_line(exc)}", err=True)
             sys.exit(1)
         except Exception as exc:

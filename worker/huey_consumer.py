@@ -84,8 +84,16 @@ class QuietWorker(Worker):
             self.task_count += 1
             try:
                 self.huey.execute(task, now)
-            except Exception:
-                self._logger.exception("Unhandled error during execution of task %s.", task.id)
+            except Exception as exc:
+                from db.errors import reason_of
+                from jobs.queue import queue_errors
+
+                if not isinstance(exc, queue_errors()):
+                    self._logger.exception("Unhandled error during execution of task %s.", task.id)
+                    return
+                # huey's bookkeeping after the task (revoke flag, result) lost the queue:
+                # the work is done and recorded in the row; say so once, as an outage.
+                self.stop_flag.wait(OUTAGES.down(self.queue_name, reason_of(exc)))
         elif not self.huey.storage.blocking:
             self.sleep()
 

@@ -5,7 +5,8 @@ modules, so :mod:`worker.settings` (the loader) can import it and nothing here
 imports the settings back. Sections owned by a feature live with it, in its
 own leaf module (``jobs/maintenance/settings.py``, ``jobs/embeddings/settings.py``);
 where a domain type already says what a section holds (``jobs.queue.QueueConfig``,
-``jobs.imaging.Limits``, ``jobs.fetch.FetchLimits``, ``jobs.imaging.EncoderSpec``)
+``jobs.imaging.Limits``, ``jobs.fetch.FetchLimits``, ``jobs.imaging.recipes.RecipeSettings``
+for ``[variants]`` and every ``[recipes.NAME]``)
 the config uses it directly.
 """
 
@@ -15,8 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
-
-from jobs.imaging.types import EncoderSpec
 
 
 @dataclass(frozen=True)
@@ -38,27 +37,6 @@ class DatabaseSettings:
             raise ValueError("url: expected an SQLAlchemy URL such as sqlite:///data/app.db") from exc
         if self.busy_timeout_ms < 0:
             raise ValueError("busy_timeout_ms: expected a number >= 0")
-
-
-@dataclass(frozen=True)
-class VariantSettings:
-    widths: tuple[int, ...] = (320, 640, 1280, 1920)
-    formats: tuple[str, ...] = ("webp", "avif")
-    webp: EncoderSpec = EncoderSpec("webp", quality=80, effort=4)
-    avif: EncoderSpec = EncoderSpec("avif", quality=60, effort=9)
-
-    def check(self) -> None:
-        if not self.widths or any(w < 1 or w > 16_384 for w in self.widths):
-            raise ValueError("widths: expected a non-empty list of integers between 1 and 16384")
-        if not self.formats or any(f not in ("webp", "avif") for f in self.formats):
-            raise ValueError("formats: expected a non-empty list of 'webp' and/or 'avif'")
-        for name, enc, top in (("webp", self.webp, 6), ("avif", self.avif, 10)):
-            if enc.format != name:
-                raise ValueError(f"{name}.format: expected {name!r} (the table names the format)")
-            if not 0 <= enc.quality <= 100:
-                raise ValueError(f"{name}.quality: expected an integer from 0 to 100")
-            if not 0 <= enc.effort <= top:
-                raise ValueError(f"{name}.effort: expected an integer from 0 to {top}")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ expected; the CLI turns it into a one-line message and exit status 2.
 Adding a section: define a frozen dataclass, in a leaf module that imports
 nothing of the project (see :mod:`worker.sections`), with defaulted fields (``int``,
 ``float``, ``str``, ``bool``, ``Path``, ``tuple[int, ...]``, ``tuple[str, ...]``,
-``dict`` or a nested dataclass), optionally a ``check()`` method that raises
+``dict``, a nested dataclass, or ``dict[str, Dataclass]`` for a table of named tables), optionally a ``check()`` method that raises
 ``ValueError("expected ...")`` naming the field, and add it to :class:`Settings`.
 """
 
@@ -31,6 +31,8 @@ from db.errors import PermanentError
 from jobs.embeddings.settings import EmbeddingSettings
 from jobs.embeddings.text import SearchSettings
 from jobs.fetch.limits import FetchLimits
+from jobs.imaging import recipes as recipe_tables
+from jobs.imaging.recipes import RecipeSettings
 from jobs.imaging.types import Limits
 from jobs.maintenance.settings import MaintenanceSettings
 from jobs.outage import OutageSettings
@@ -44,7 +46,6 @@ from worker.sections import (
     MetricsSettings,
     PathsSettings,
     ServeSettings,
-    VariantSettings,
 )
 
 ENV_PREFIX = "DARKROOM_"
@@ -67,7 +68,8 @@ class Settings:
     paths: PathsSettings = PathsSettings()
     database: DatabaseSettings = DatabaseSettings()
     queue: QueueConfig = QueueConfig()
-    variants: VariantSettings = VariantSettings()
+    variants: RecipeSettings = RecipeSettings()  # the recipe named "default"
+    recipes: dict[str, RecipeSettings] = field(default_factory=dict)  # [recipes.NAME]
     limits: Limits = Limits()
     imaging: ImagingSettings = ImagingSettings()
     jobs: JobSettings = JobSettings()
@@ -126,9 +128,29 @@ def load(path: str | os.PathLike[str] | None = None, env: typing.Mapping[str, st
             _set_dotted(raw, keys, _EnvText(value))
     for dotted, value in (overrides or {}).items():
         _set_dotted(raw, dotted.split("."), value)
+    _inherit_recipes(raw)
     settings = _build(Settings, raw, "")
     settings = dataclasses.replace(settings, config_path=cfg_path)
     return resolve_paths(settings)
+
+
+def _inherit_recipes(raw: dict[str, Any]) -> None:
+    """Fill each ``[recipes.NAME]`` with the ``[variants]`` keys it leaves out; check the names."""
+    tables = raw.get("recipes")
+    if tables is None:
+        return
+    if not isinstance(tables, dict):
+        raise ConfigError("recipes", tables, "a table of [recipes.NAME] tables")
+    variants = raw.get("variants", {})
+    variants = variants if isinstance(variants, dict) else {}
+    for name, table in tables.items():
+        if name == recipe_tables.DEFAULT:
+            raise ConfigError(f"recipes.{name}", table, "another name: the recipe 'default' is [variants]")
+        if not recipe_tables.NAME_RE.match(name):
+            raise ConfigError(f"recipes.{name}", table, "a name of 1-64 letters, digits, '-' or '_'")
+        if not isinstance(table, dict):
+            raise ConfigError(f"recipes.{name}", table, "a table ([recipes.NAME] with widths, fit, ...)")
+        tables[name] = recipe_tables.inherit(variants, table)
 
 
 class _EnvText(str):
@@ -223,9 +245,12 @@ def _coerce(tp: Any, value: Any, key: str, default: Any) -> Any:
             raise ConfigError(key, value, f"a list of {item.__name__}")
         return tuple(_coerce(item, v, f"{key}[{i}]", None) for i, v in enumerate(value))
     if origin is dict or tp is dict:
-        if isinstance(value, dict):
-            return dict(value)
-        raise ConfigError(key, value, "a table")
+        if not isinstance(value, dict):
+            raise ConfigError(key, value, "a table")
+        args = typing.get_args(tp)
+        if len(args) == 2 and dataclasses.is_dataclass(args[1]):  # a table of named tables
+            return {name: _coerce(args[1], table, f"{key}.{name}", None) for name, table in value.items()}
+        return dict(value)
     raise ConfigError(key, value, f"a value of type {tp}")  # pragma: no cover
 
 

@@ -118,3 +118,45 @@ def embedding_counts(engine: Engine, model: str) -> dict[str, int]:
         dups = s.scalar(base.where(Image.duplicate_of.is_not(None)))
     return {"embedded": int(embedded or 0), "waiting": int(waiting or 0),
             "refused": int(refused or 0), "duplicates": int(dups or 0)}
+
+
+def _claims() -> object:
+    """Rows that say they have a vector: completed, a model named and ``embedded_at`` set."""
+    return (Image.status == Status.COMPLETED.value) & Image.embedding_model.is_not(None) \
+        & Image.embedded_at.is_not(None)
+
+
+def claimed_ids(engine: Engine, batch: int = 5_000) -> dict[str, set[str]]:
+    """Every image id claiming a vector, by model (read in pages of ``batch``, by id)."""
+    out: dict[str, set[str]] = {}
+    after = ""
+    while True:
+        with read_sessions(engine)() as s:
+            page = s.execute(select(Image.id, Image.embedding_model).where(_claims(), Image.id > after)
+                             .order_by(Image.id).limit(batch)).all()
+        if not page:
+            return out
+        for image_id, model in page:
+            out.setdefault(str(model), set()).add(str(image_id))
+        after = page[-1][0]
+
+
+def claim_counts(engine: Engine, model: str | None = None) -> dict[str, int]:
+    """How many rows claim a vector, by model (only ``model``'s when given)."""
+    query = select(Image.embedding_model, func.count()).where(_claims())
+    if model is not None:
+        query = query.where(Image.embedding_model == model)
+    with read_sessions(engine)() as s:
+        return {str(m): int(n) for m, n in s.execute(query.group_by(Image.embedding_model))}
+
+
+def clear_claims(engine: Engine, model: str, ids: Sequence[str], batch: int = 500) -> int:
+    """Forget that ``ids`` have a ``model`` vector (it is not in the store): the step embeds them again."""
+    cleared = 0
+    for i in range(0, len(ids), batch):
+        with write_session(engine) as s:
+            cleared += s.execute(
+                update(Image).where(Image.id.in_(list(ids[i:i + batch])), Image.embedding_model == model,
+                                    Image.embedded_at.is_not(None))
+                .values(embedding_model=None, embedded_at=None)).rowcount
+    return cleared

@@ -31,6 +31,7 @@ import pyarrow as pa
 from sqlalchemy import Engine, select
 
 from db.engine import read_sessions
+from db.images import DEFAULT_RECIPE
 from db.models import Image
 from jobs.embeddings.text import SearchSettings, metadata_pairs, searchable_text
 
@@ -42,7 +43,6 @@ log = logging.getLogger(__name__)
 # only an older Darkroom writing into the same table would add such rows.
 _backfilled_at: dict[str, float] = {}
 
-DEFAULT_RECIPE = "default"
 SEARCH_FIELDS = (
     pa.field("text", pa.string()),
     pa.field("recipe", pa.string()),

@@ -29,6 +29,7 @@ class EmbeddingSettings:
     index_threshold_rows: int = 100_000  # build the ANN index above this many vectors
     index_type: str = "IVF_PQ"  # or IVF_HNSW_SQ (10x slower to build here)
     optimize_interval_s: float = 3_600.0  # compaction + old-version cleanup of the vector tables
+    audit_interval_s: float = 3_600.0  # compare the rows claiming a vector with the store, refill what is missing
     keep_versions_s: float = 600.0  # table versions younger than this survive cleanup
     read_consistency_s: float = 1.0  # how stale a reader's view of LanceDB may be
     lease_s: float = 300.0
@@ -45,7 +46,8 @@ class EmbeddingSettings:
             raise ValueError("duplicate_threshold: expected a cosine similarity in (0, 1]")
         if self.index_type not in ("IVF_HNSW_SQ", "IVF_PQ"):
             raise ValueError("index_type: expected 'IVF_HNSW_SQ' or 'IVF_PQ'")
-        for name in ("interval_s", "lease_s", "backoff_s", "max_backoff_s", "optimize_interval_s"):
+        for name in ("interval_s", "lease_s", "backoff_s", "max_backoff_s", "optimize_interval_s",
+                     "audit_interval_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: expected a number > 0")
 

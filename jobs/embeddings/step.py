@@ -13,6 +13,12 @@ task (enqueued a moment after images complete) and a periodic task. One run:
    switch has finished: until then ``similar`` kept using the old vectors);
 4. optimizes the vector tables every ``optimize_interval_s``.
 
+Before step 2 it audits the store (:mod:`jobs.embeddings.audit`) every
+``audit_interval_s``, and at once when the store holds fewer vectors of the
+model than rows claim (a deleted directory) or the previous run's store
+write failed: rows claiming a vector the store lacks are
+embedded again by this very run, a store that cannot be read is started anew.
+
 Embedder down (timeouts, 429/5xx): images stay ``completed`` without a
 vector, the lease is held as an outage marker for an exponential backoff, and
 one WARNING is logged per outage (plus one INFO when it ends). An image the
@@ -38,7 +44,7 @@ from sqlalchemy import Engine
 
 from jobs import media
 from jobs.backoff import Backoff
-from jobs.embeddings import lease, rows, search_index
+from jobs.embeddings import audit, lease, rows, search_index
 from jobs.embeddings.embedders import (
     EmbedderError,
     EmbedderRejected,
@@ -54,6 +60,7 @@ from jobs.embeddings.text import SearchSettings
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "embedding"
+STORE_TROUBLE = "store"  # outage kind of a failed LanceDB write: the next run audits the store first
 
 
 @dataclass(frozen=True)
@@ -65,11 +72,17 @@ class StepResult:
     remaining: int = 0
     dropped_models: tuple[str, ...] = ()
     optimized: bool = False
+    audited: audit.AuditResult | None = None  # the vector store audit, when this run made one
 
 
 def run_step(engine: Engine, store: VectorStore, embedder: Embedder, settings: EmbeddingSettings,
-             media_dir: Path, owner: str, *, search: SearchSettings | None = None) -> StepResult:
-    """One run of the embedding step (see the module docstring); ``search``: what rows make searchable."""
+             media_dir: Path, owner: str, *, search: SearchSettings | None = None,
+             audit_now: bool = False) -> StepResult:
+    """One run of the embedding step (see the module docstring); ``search``: what rows make searchable.
+
+    ``audit_now``: audit the vector store first whether or not it is due
+    (``darkroom reprocess --vectors``).
+    """
     search = search or SearchSettings()
     if not settings.enabled:
         return StepResult("disabled")
@@ -80,7 +93,11 @@ def run_step(engine: Engine, store: VectorStore, embedder: Embedder, settings: E
     model = embedder.model
     embedded = refused = dups = 0
     last_run = before.last_run_at
+    checked: audit.AuditResult | None = None
     try:
+        if audit_now or before.outage_kind == STORE_TROUBLE or audit.due(engine, settings.audit_interval_s) \
+                or audit.looks_short(engine, store, model):
+            checked = audit.run_recorded(engine, store)
         for _ in range(settings.max_batches_per_run):
             batch = rows.candidates(engine, model, settings.batch_size)
             if not batch:
@@ -89,12 +106,13 @@ def run_step(engine: Engine, store: VectorStore, embedder: Embedder, settings: E
             embedded, refused, dups = embedded + e, refused + r, dups + d
             if not lease.renew(engine, LEASE_NAME, owner, settings.lease_s):
                 log.warning("embedding: lease lost mid-run; stopping")
-                return StepResult("skipped", embedded, refused, dups)
+                return StepResult("skipped", embedded, refused, dups, audited=checked)
         table = store.lance_table(model)
         if table is not None:  # search columns, backfill of old tables, full-text index
             search_index.upkeep(engine, table, search)
     except (EmbedderUnavailable, EmbedderRejected, VectorStoreError) as exc:
-        return _outage(engine, owner, before, exc, settings, StepResult("", embedded, refused, dups))
+        partial = StepResult("", embedded, refused, dups, audited=checked)
+        return _outage(engine, owner, before, exc, settings, partial)
     except BaseException:
         lease.release(engine, LEASE_NAME, owner)
         raise
@@ -115,7 +133,7 @@ def run_step(engine: Engine, store: VectorStore, embedder: Embedder, settings: E
         log.info("embedding: %d embedded, %d refused, %d near-duplicates, %d waiting (model %s)",
                  embedded, refused, dups, remaining, model,
                  extra={"embedded": embedded, "refused": refused, "remaining": remaining, "model": model})
-    return StepResult("done", embedded, refused, dups, remaining, dropped, optimized)
+    return StepResult("done", embedded, refused, dups, remaining, dropped, optimized, checked)
 
 
 def _embed_batch(engine: Engine, store: VectorStore, embedder: Embedder, settings: EmbeddingSettings,
@@ -204,11 +222,14 @@ def finish_switch(store: VectorStore, model: str) -> tuple[str, ...]:
 def _outage(engine: Engine, owner: str, before: lease.LeaseState, exc: Exception,
             settings: EmbeddingSettings, partial: StepResult) -> StepResult:
     misconfigured = isinstance(exc, EmbedderRejected)
-    kind = "misconfigured" if misconfigured else "outage"
+    kind = "misconfigured" if misconfigured else STORE_TROUBLE if isinstance(exc, VectorStoreError) else "outage"
     n = before.outages + 1
     wait = Backoff(settings.backoff_s, settings.max_backoff_s).delay(n, getattr(exc, "retry_after_s", None))
     if before.outages == 0 or before.outage_kind != kind:  # log once per outage, not per run or image
-        if misconfigured:
+        if kind == STORE_TROUBLE:
+            log.warning("embedding: the vector store failed (%s); images wait, the next run in %.0f s "
+                        "audits the store first", exc, wait)
+        elif misconfigured:
             log.error("embedding: the embedder refused our requests (%s); images wait, retrying in %.0f s",
                       exc, wait)
         else:
@@ -217,7 +238,7 @@ def _outage(engine: Engine, owner: str, before: lease.LeaseState, exc: Exception
     else:
         log.debug("embedding: still failing (%d runs): %s", n, exc)
     lease.hold_for_outage(engine, LEASE_NAME, owner, n, kind, time.time() + wait)
-    return StepResult(kind, partial.embedded, partial.refused, partial.duplicates)
+    return StepResult(kind, partial.embedded, partial.refused, partial.duplicates, audited=partial.audited)
 
 
 __all__ = ["EmbeddingSettings", "StepResult", "run_step", "embed_isolating", "near_duplicates",

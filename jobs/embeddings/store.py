@@ -116,7 +116,8 @@ class VectorStore:
         # processes' writes; with it, reads re-check the latest version.
         import lancedb  # a slow import (~1-3 s): only where vectors are used
 
-        self._db = lancedb.connect(self.directory, read_consistency_interval=timedelta(seconds=read_consistency_s))
+        self._consistency = timedelta(seconds=read_consistency_s)
+        self._db = lancedb.connect(self.directory, read_consistency_interval=self._consistency)
         self._tables: dict[str, Any] = {}
         self._id_indexed: set[str] = set()  # tables known to carry the image_id index
         # models() for searches: listing tables and reading each schema costs ~1 ms a query;
@@ -124,6 +125,34 @@ class VectorStore:
         # whenever this store creates or drops a table.
         self._models_ttl_s = read_consistency_s
         self._models: tuple[float, dict[str, int]] | None = None
+
+    def reconnect(self) -> None:
+        """Forget every open table and connect again (after the directory was lost or replaced)."""
+        import lancedb
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._db = lancedb.connect(self.directory, read_consistency_interval=self._consistency)
+        self._tables.clear()
+        self._id_indexed.clear()
+
+    def recreate(self) -> Path | None:
+        """Start an empty store here: a directory that cannot be read is moved aside, not deleted.
+
+        Returns where the old directory went (None when there was none). Its
+        vectors are lost to Darkroom; the rows are re-embedded by the audit
+        (:mod:`jobs.embeddings.audit`). The moved directory is kept for a person
+        to look at or remove.
+        """
+        moved: Path | None = None
+        if self.directory.exists():
+            moved = self.directory.with_name(f"{self.directory.name}.broken-{time.strftime('%Y%m%dT%H%M%S')}")
+            n = 1
+            while moved.exists():
+                n += 1
+                moved = moved.with_name(f"{moved.name.split('~')[0]}~{n}")
+            self.directory.rename(moved)
+        self.reconnect()
+        return moved
 
     # --- tables ---------------------------------------------------------------
 

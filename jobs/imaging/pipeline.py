@@ -19,9 +19,10 @@ from jobs.imaging.color import has_alpha, to_srgb
 from jobs.imaging.decode import decode, open_checked
 from jobs.imaging.encode import encode, encode_animated_webp
 from jobs.imaging.fanout import encode_variants
+from jobs.imaging.fit import make, plan
 from jobs.imaging.metadata import read_metadata
 from jobs.imaging.placeholder import dominant_color, thumbhash
-from jobs.imaging.resize import cascade, orient, plan_widths, variant_height
+from jobs.imaging.resize import orient, variant_height
 from jobs.imaging.types import ImageRejected, Limits, Recipe, Rendered, SourceInfo, Variant
 
 log = logging.getLogger(__name__)
@@ -64,18 +65,20 @@ def render(path: Path, recipe: Recipe, limits: Limits, threads: Callable[[], int
     t0 = time.perf_counter()
     with open_checked(path, limits) as (im, info):
         taken_at, gps = read_metadata(im, recipe.keep_gps)
-        widths = plan_widths(info.width, recipe.widths)
-        animate = recipe.animated_webp and info.frames > 1 and info.format in ANIMATED_FORMATS
+        geometry = plan((info.width, info.height), recipe)
+        # Animated WebP keeps the image's own shape: a cover/contain recipe renders the first frame.
+        animate = (recipe.animated_webp and info.frames > 1 and info.format in ANIMATED_FORMATS
+                   and geometry.fit == "limit")
         if animate:
-            return _render_animated(im, info, widths, recipe, taken_at, gps, t0)
+            return _render_animated(im, info, [w for w, _ in geometry.boxes], recipe, taken_at, gps, t0)
         icc = im.info.get("icc_profile")
-        frame = decode(im, info, widths[-1])
+        frame = decode(im, info, geometry.decode_width)
         timings["decode"] = time.perf_counter() - t0
         t = time.perf_counter()
         frame = to_srgb(frame, icc)
         timings["color"] = time.perf_counter() - t
         t = time.perf_counter()
-        scaled = cascade(frame, info.orientation, widths, (info.width, info.height))
+        scaled = make(frame, info.orientation, (info.width, info.height), recipe, geometry)
         timings["resize"] = time.perf_counter() - t
         variants, encode_timings = encode_variants(scaled, recipe.encoders, threads() if threads else 1)
         timings.update(encode_timings)

@@ -14,16 +14,35 @@ from __future__ import annotations
 from jobs.imaging.types import ImageRejected
 
 HEAD_BYTES = 512  # enough for every signature below, including XML prologues before <svg
+MAGIC_BYTES = 64  # enough to tell the accepted formats apart (ISO-BMFF brands included)
 
-# ISO-BMFF "ftyp" brands: still-image containers we decode, and the rest (video).
+# The one table of accepted formats: Pillow format -> (MIME type, extension Darkroom stores it under).
+# The fetcher (jobs/fetch/signatures.py) and the decoder read it; nothing else sniffs.
+FORMATS: dict[str, tuple[str, str]] = {
+    "JPEG": ("image/jpeg", ".jpg"), "PNG": ("image/png", ".png"), "GIF": ("image/gif", ".gif"),
+    "WEBP": ("image/webp", ".webp"), "TIFF": ("image/tiff", ".tiff"), "BMP": ("image/bmp", ".bmp"),
+    "AVIF": ("image/avif", ".avif"), "HEIF": ("image/heic", ".heic"),
+}
+ACCEPTED = tuple(FORMATS)
+
+# ISO-BMFF "ftyp" brands. The major brand decides when it names a codec; the
+# generic still-image brands (mif1, msf1, mif2, miaf) defer to the compatible
+# brands, where AVIF's own brand wins over HEIF's (AVIF files carry mif1 too).
 _AVIF_BRANDS = {b"avif", b"avis"}
-_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"mif2"}
+_HEVC_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"}
+_GENERIC_BRANDS = {b"mif1", b"msf1", b"mif2", b"miaf"}
+# BMP: "BM", then the DIB header's size at offset 14 is one of the known ones (OS/2 12 .. BITMAPV5 124).
+_DIB_SIZES = (12, 40, 52, 56, 64, 108, 124)
 
-ACCEPTED = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", "AVIF", "HEIF")
 
+def identify(head: bytes) -> str | None:
+    """The Pillow format of the accepted image whose file starts with ``head``, or None.
 
-def sniff(head: bytes) -> str:
-    """The Pillow format name for ``head`` (a file's first bytes), or raise ImageRejected."""
+    >>> identify(b"\\x00\\x00\\x00\\x1cftypmif1\\x00\\x00\\x00\\x00mif1avifmiaf")
+    'AVIF'
+    >>> identify(b"<!doctype html>") is None
+    True
+    """
     if head.startswith(b"\xff\xd8\xff"):
         return "JPEG"
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -34,24 +53,42 @@ def sniff(head: bytes) -> str:
         return "WEBP"
     if head[:4] in (b"II*\x00", b"MM\x00*"):
         return "TIFF"
-    if head[:2] == b"BM" and len(head) >= 26:
+    if head[:2] == b"BM" and len(head) >= 26 and int.from_bytes(head[14:18], "little") in _DIB_SIZES:
         return "BMP"
-    if head[4:8] == b"ftyp":
+    if head[4:8] == b"ftyp" and len(head) >= 16:
         return _bmff(head)
-    raise ImageRejected(f"not an image Darkroom accepts: received {describe(head)}")
+    return None
 
 
-def _bmff(head: bytes) -> str:
+def _bmff(head: bytes) -> str | None:
     size = int.from_bytes(head[:4], "big")
-    brands = {head[8:12]} | {head[i:i + 4] for i in range(16, min(size, len(head)) - 3, 4)}
-    major = head[8:12].decode("latin-1").strip()
-    if head[8:12] in _AVIF_BRANDS or (brands & _AVIF_BRANDS and head[8:12] not in _HEIF_BRANDS):
+    end = min(len(head), size if size >= 16 else len(head))  # size 0: the box runs to the end of the file
+    major = head[8:12]
+    compatible = {head[i:i + 4] for i in range(16, end - 3, 4)}
+    if major in _AVIF_BRANDS:
         return "AVIF"
-    if brands & _HEIF_BRANDS:
+    if major in _HEVC_BRANDS:
         return "HEIF"
-    if head[8:12] in (b"qt  ",):
-        raise ImageRejected("not an image Darkroom accepts: received a QuickTime video (ftyp 'qt  ')")
-    raise ImageRejected(f"not an image Darkroom accepts: received a video or audio file (MP4/ISO media, brand {major!r})")
+    if major in _GENERIC_BRANDS or compatible & (_AVIF_BRANDS | _HEVC_BRANDS):
+        if compatible & _AVIF_BRANDS:
+            return "AVIF"
+        if compatible & (_HEVC_BRANDS | _GENERIC_BRANDS) or major in _GENERIC_BRANDS:
+            return "HEIF"
+    return None
+
+
+def sniff(head: bytes) -> str:
+    """The Pillow format name for ``head`` (a file's first bytes), or raise ImageRejected."""
+    fmt = identify(head)
+    if fmt is not None:
+        return fmt
+    if head[4:8] == b"ftyp":
+        major = head[8:12].decode("latin-1").strip()
+        if head[8:12] == b"qt  ":
+            raise ImageRejected("not an image Darkroom accepts: received a QuickTime video (ftyp 'qt  ')")
+        raise ImageRejected("not an image Darkroom accepts: received a video or audio file "
+                            f"(MP4/ISO media, brand {major!r})")
+    raise ImageRejected(f"not an image Darkroom accepts: received {describe(head)}")
 
 
 # Known-but-refused kinds, checked in order; the label is shown to the user.

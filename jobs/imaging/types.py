@@ -30,9 +30,28 @@ class Recipe:
     encoders: tuple[EncoderSpec, ...]
     keep_gps: bool = False
     animated_webp: bool = False
+    name: str = "default"  # the [recipes.NAME] it came from ([variants] is "default")
+    fit: str = "limit"  # limit | cover | contain (jobs/imaging/fit.py)
+    aspect: tuple[int, int] | None = None  # (W, H) of the box, for cover and contain
+    gravity: str = "centre"  # cover: centre | north | south | east | west | attention
+    background: str = "#ffffff"  # contain: "#rrggbb" or "transparent"
 
     def fingerprint(self) -> str:
-        blob = json.dumps(asdict(self), sort_keys=True).encode()
+        """A hash of what shapes the variants (not the name; the geometry only when it is not plain limit).
+
+        A plain ``limit`` recipe hashes as it did before recipes had a fit, so
+        an upgrade does not make every image look stale.
+        """
+        fields = asdict(self)
+        del fields["name"]
+        if self.fit == "limit":
+            for key in ("fit", "aspect", "gravity", "background"):
+                del fields[key]
+        elif self.fit == "cover":
+            del fields["background"]
+        else:
+            del fields["gravity"]
+        blob = json.dumps(fields, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
 

@@ -34,6 +34,8 @@ from db.maintenance.checkpoint import checkpoint
 from db.maintenance.optimize import optimize
 from db.maintenance.ttl import check_rules, sweep
 from jobs.maintenance.files import DeleteEmbeddings, image_file_remover, sweep_orphans
+from db.errors import unreachable_from
+from jobs.outage import quiet_when_database_down
 from jobs.maintenance.settings import DAY_S, DUTIES, MaintenanceSettings, parse_cron
 
 log = logging.getLogger(__name__)
@@ -160,12 +162,15 @@ def register(huey: Huey, env: DutyEnv, engine_of: Callable[[], Engine]) -> dict[
 
 def _periodic(huey: Huey, name: str, cron: str, env: DutyEnv, engine_of: Callable[[], Engine]) -> Any:
     @huey.periodic_task(parse_cron(cron), name=f"maintenance.{name}")
+    @quiet_when_database_down(engine_of)
     def duty() -> None:
         # Half the shortest gap: a second consumer firing the same minute skips,
         # the next scheduled run does not.
         try:
             run(name, engine_of(), env, min_interval_s=cron_gaps(cron)[0] / 2)
         except Exception as exc:  # recorded by run_duty; one line here, not huey's traceback too
+            if unreachable_from(exc, str(engine_of().url)) is not None:
+                raise  # an outage: said once by the outage log (quiet_when_database_down)
             log.error("maintenance %s failed: %s", name, exc)
 
     return duty

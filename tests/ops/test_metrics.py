@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import signal
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -167,6 +168,16 @@ def test_state_collector_reports_maintenance_and_sizes(app: App) -> None:
     assert got[("darkroom_workers_live", ())] == 0
     db_file = app.settings.paths.data_dir / "app.db"
     assert got[("darkroom_database_size_bytes", (("store", "database"),))] == db_file.stat().st_size
+    media = app.settings.paths.media_dir
+    assert got[("darkroom_media_free_bytes", ())] == pytest.approx(shutil.disk_usage(media).free, rel=0.05)
+    assert got[("darkroom_media_writable", ())] == 1
+    media.chmod(0o500)  # read-only (root ignores modes: then only the gauge's presence is checked)
+    try:
+        again = {(s.name, tuple(sorted(s.labels.items()))): s.value
+                 for family in registry.collect() for s in family.samples}
+    finally:
+        media.chmod(0o755)
+    assert again[("darkroom_media_writable", ())] == (1 if os.geteuid() == 0 else 0)
 
 
 def test_dirs_of_killed_daemons_are_removed(tmp_path: Path) -> None:

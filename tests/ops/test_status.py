@@ -49,8 +49,13 @@ def test_status_json_after_a_mixed_batch(app: App, mixed_batch: Batch, config_pa
     assert report["workers"] == {"timeout_s": 30.0, "live": [], "stale": 0}
     assert report["vectors"]["rows"] == report["images"]["completed"]  # every completed image embedded
 
+    media = report["media"]
+    assert media["path"] == str(app.settings.paths.media_dir) and media["writable"] is True
+    assert media["free_bytes"] > 0 and media["error"] is None
+
     text = run_cli(config_path, "status").stdout
     assert "completed 3  failed 3" in text and "pending 2" in text
+    assert f"media: {app.settings.paths.media_dir}: " in text and " free, writable" in text
     assert "2 x not an image" in text
 
 

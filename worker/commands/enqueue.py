@@ -18,26 +18,35 @@ from worker.context import Ctx, pass_ctx
 @click.option("--url", "urls", multiple=True, metavar="URL",
               help="An http(s) URL for the worker to fetch (repeatable), under the [fetch] limits.")
 @click.option("--metadata", "metadata_json", default=None, help="JSON object stored on each row.")
+@click.option("--recipe", default=None, metavar="NAME",
+              help="The recipe for these images: a [recipes.NAME] of the config (default: [variants]).")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 @pass_ctx
 def enqueue(ctx: Ctx, paths: tuple[Path, ...], urls: tuple[str, ...], metadata_json: str | None,
-            as_json: bool) -> None:
+            recipe: str | None, as_json: bool) -> None:
     """Copy images into the media store, record them as pending, and queue them.
 
     PATHS are files or directories (every image file below a directory).
     Files whose content is already in Darkroom are skipped and reported, so
-    an interrupted import can simply be run again. URLs are recorded at once
-    and fetched by the worker.
+    an interrupted import can simply be run again (the same content with
+    another --recipe is another image). URLs are recorded at once and
+    fetched by the worker.
 
     \b
     Example:
       darkroom enqueue photos/*.jpg
       darkroom enqueue uploads/ --metadata '{"album": "summer"}'
       darkroom enqueue --url https://example.com/cat.jpg --url https://example.com/dog.png
+      darkroom enqueue --recipe avatar uploads/avatars/
     """
     if not paths and not urls:
         raise click.UsageError("give at least one file, directory or --url")
     metadata = _parse_metadata(metadata_json)
+    if recipe is not None:
+        from jobs.imaging.recipes import pick
+        from worker.app import recipes_from
+
+        pick(recipes_from(ctx.settings), recipe)  # UnknownRecipe: one line naming the known ones, exit 1
     for url in urls:
         if not url.lower().startswith(("http://", "https://")):
             raise click.BadParameter(f"{url!r}: expected an http:// or https:// URL", param_hint="--url")
@@ -49,13 +58,13 @@ def enqueue(ctx: Ctx, paths: tuple[Path, ...], urls: tuple[str, ...], metadata_j
     with click.progressbar(length=len(files), label="enqueueing", file=sys.stderr, show_pos=True,
                            show_eta=True, hidden=len(files) < 10) as bar:
         report = import_files(app.engine, app.tasks, ctx.settings.paths.media_dir, files, metadata,
-                              lane_by=lane_rule(ctx.settings), on_file=lambda _p: bar.update(1))
+                              lane_by=lane_rule(ctx.settings), on_file=lambda _p: bar.update(1), recipe=recipe)
     url_ids: list[tuple[str, str]] = []
     if urls:
         from worker.api import Darkroom
 
         api = Darkroom(app)
-        url_ids = [(url, api.submit(url, metadata=metadata)) for url in urls]
+        url_ids = [(url, api.submit(url, metadata=metadata, recipe=recipe)) for url in urls]
     _print(report, url_ids, as_json)
     if report.failed:
         raise SystemExit(1)

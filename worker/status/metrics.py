@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from db import images
 from jobs.queue import queue_depth
 from worker.status import figures
+from worker.status.health import media_state
 from worker.status.workers import live_workers
 
 if TYPE_CHECKING:
@@ -113,6 +114,15 @@ class StateCollector:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 
         app, engine = self.app, self.app.engine
+        # First, and without the database: a full or read-only media disk is what an outage alert needs.
+        media = media_state(app.settings.paths.media_dir)
+        free = GaugeMetricFamily("darkroom_media_free_bytes", "Free bytes on the media dir's filesystem.")
+        if media.free_bytes is not None:
+            free.add_metric([], media.free_bytes)
+        yield free
+        writable = GaugeMetricFamily("darkroom_media_writable", "1 if a file could be written in the media dir.")
+        writable.add_metric([], int(media.writable))
+        yield writable
         up = GaugeMetricFamily("darkroom_database_up", "1 if the shared database answered this scrape.")
         try:
             counts = images.counts(engine)

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from db import images
-from jobs.embeddings.rows import embedding_counts
+from jobs.embeddings.rows import claim_counts, embedding_counts
 from jobs.queue import queue_depth
 from worker.app import App
 from worker.status import figures
+from worker.status.health import media_state
 from worker.status.workers import live_workers, stale_count
 
 STATUS_VERSION = 1
@@ -56,6 +57,14 @@ def maintenance_report(app: App, now: float) -> list[dict[str, Any]]:
     } for r in figures.last_duty_runs(app.engine)]
 
 
+def vector_claims(claimed: dict[str, int], vectors: dict[str, Any] | None) -> dict[str, dict[str, int | None]]:
+    """Per model: rows claiming a vector, and vectors the store holds (None when it cannot be read)."""
+    models = {} if vectors is None else vectors.get("models") or {}
+    unreadable = vectors is not None and vectors.get("error") is not None
+    return {m: {"claimed": n, "present": None if unreadable else int(models.get(m, 0))}
+            for m, n in sorted(claimed.items())}
+
+
 def gather(app: App, failure_groups: int = 10, examples: int = 3) -> dict[str, Any]:
     """Everything ``status`` shows; see docs/status.md for each key."""
     now = time.time()
@@ -77,7 +86,11 @@ def gather(app: App, failure_groups: int = 10, examples: int = 3) -> dict[str, A
     out["maintenance"] = maintenance_report(app, now)
     out["storage"] = {"database": figures.database_storage(engine),
                       "queue": figures.queue_storage(app.settings.queue.url)}
+    media = media_state(app.settings.paths.media_dir)
+    out["media"] = {"path": media.path, "free_bytes": media.free_bytes, "writable": media.writable,
+                    "error": media.error, "min_free_bytes": int(app.settings.health.media_min_free_mb * 2**20)}
     out["vectors"] = figures.vector_rows(vectors_dir(app), lambda: app.vector_store)
+    out["vector_claims"] = vector_claims(claim_counts(engine), out["vectors"])
     if app.settings.embeddings.enabled:
         model = app.settings.embeddings.model_name()
         out["embeddings"] = {"model": model, **embedding_counts(engine, model)}
@@ -140,6 +153,11 @@ def render_text(report: dict[str, Any]) -> str:
         e = report["embeddings"]
         lines.append(f"embeddings ({e['model']}): {e['embedded']} embedded, {e['waiting']} waiting, "
                      f"{e['refused']} refused, {e['duplicates']} near-duplicates")
+    for model, c in (report.get("vector_claims") or {}).items():
+        present = "the store cannot be read" if c["present"] is None else f"{c['present']} in the store"
+        short = c["present"] is None or c["present"] < c["claimed"]
+        lines.append(f"vectors claimed ({model}): {c['claimed']} rows, {present}"
+                     + ("; refill: darkroom reprocess --vectors (the worker's audit also does)" if short else ""))
     if report.get("failures"):
         lines.append("failures:")
         for f in report["failures"]:
@@ -159,6 +177,12 @@ def render_text(report: dict[str, Any]) -> str:
                      + (f", WAL {human_bytes(db['wal_bytes'])}" if db.get("wal_bytes") is not None else "")
                      + f"; queue: {qs['backend']} {human_bytes(qs['db_bytes'])}"
                      + (f", WAL {human_bytes(qs['wal_bytes'])}" if qs.get("wal_bytes") is not None else ""))
+    m = report.get("media")
+    if m:
+        low = m["free_bytes"] is not None and m["free_bytes"] < m["min_free_bytes"]
+        lines.append(f"media: {m['path']}: {human_bytes(m['free_bytes'])} free"
+                     + (" (below health.media_min_free_mb)" if low else "")
+                     + (", writable" if m["writable"] else f", NOT writable: {m['error']}"))
     vec = report.get("vectors")
     if vec:
         lines.append(f"vectors: {vec['rows']} rows" + "".join(
