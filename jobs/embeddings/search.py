@@ -24,6 +24,8 @@ similarity, ``hybrid`` is the RRF score (sum of 1/(60 + rank)).
 from __future__ import annotations
 
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any, NamedTuple
@@ -194,34 +196,51 @@ def search(engine: Engine, store: VectorStore, embedder: Embedder, settings: Sea
 
 def _run(table: Any, store: VectorStore, mode: str, text: str, vector: np.ndarray | None,
          where: str | None, k: int) -> list[tuple[str, float]]:
+    indices = table.list_indices()  # read once: each call reads the manifest
     if mode == "text":
-        rows = _text_query(table, text, where, k).to_arrow()
+        rows = _text_query(table, indices, text, where, k).to_arrow()
         return list(zip(_ids(rows), rows.column("_score").to_pylist()))
     assert vector is not None
     if mode == "vector":
-        rows = _vector_query(table, store, vector, where, k).to_arrow()
+        rows = _vector_query(table, indices, store, vector, where, k).to_arrow()
         return [(i, 1.0 - float(d)) for i, d in zip(_ids(rows), rows.column("_distance").to_pylist())]
     from lancedb.rerankers import RRFReranker
 
     # The two lists are asked for here rather than through LanceDB's hybrid query
     # builder: it selects our columns without the score columns, and LanceDB then
-    # prints a deprecation warning per query on stderr (see docs/search.md).
-    by_text = _text_query(table, text, where, k).with_row_id(True).to_arrow()
-    by_vector = _vector_query(table, store, vector, where, k).with_row_id(True).to_arrow()
-    fused = RRFReranker().rerank_hybrid(text, by_vector, by_text).slice(0, k)
+    # prints a deprecation warning per query on stderr. Like the builder, the
+    # full-text list runs on a second thread while this one runs the vector list
+    # (LanceDB releases the GIL while it searches).
+    text_query = _text_query(table, indices, text, where, k).with_row_id(True)
+    pending = _pool().submit(text_query.to_arrow)
+    by_vector = _vector_query(table, indices, store, vector, where, k).with_row_id(True).to_arrow()
+    fused = RRFReranker().rerank_hybrid(text, by_vector, pending.result()).slice(0, k)
     return list(zip(_ids(fused), fused.column("_relevance_score").to_pylist()))
 
 
-def _text_query(table: Any, text: str, where: str | None, k: int) -> Any:
-    if search_index.fts_index(table) is None:
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _pool() -> ThreadPoolExecutor:
+    """This process's search thread (a forked child must not reuse its parent's pool)."""
+    pid = os.getpid()
+    if pid not in _POOLS:
+        _POOLS.clear()
+        _POOLS[pid] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="search")
+    return _POOLS[pid]
+
+
+def _text_query(table: Any, indices: list[Any], text: str, where: str | None, k: int) -> Any:
+    if search_index.fts_index(table, indices) is None:
         raise SearchError("the full-text index is not built yet; the embedding step builds it on its next run")
     q = table.search(text, query_type="fts", fts_columns="text").select(["image_id", "_score"]).limit(k)
     return q.where(where, prefilter=True) if where else q
 
 
-def _vector_query(table: Any, store: VectorStore, vector: np.ndarray, where: str | None, k: int) -> Any:
+def _vector_query(table: Any, indices: list[Any], store: VectorStore, vector: np.ndarray, where: str | None,
+                  k: int) -> Any:
     q = table.search(np.asarray(vector, np.float32), vector_column_name="vector").distance_type("cosine")
-    if any("vector" in idx.columns for idx in table.list_indices()):
+    if any("vector" in idx.columns for idx in indices):
         # refine_factor re-ranks candidates with exact distances (scores stay exact cosine).
         q = q.nprobes(store.index.nprobes).refine_factor(store.index.refine_factor)
     q = q.select(["image_id", "_distance"]).limit(k)

@@ -23,6 +23,7 @@ attributes in batches from the database, without re-embedding anything.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,6 +37,12 @@ from jobs.embeddings.text import SearchSettings, metadata_pairs, searchable_text
 
 log = logging.getLogger(__name__)
 
+# Tables (by URI) whose every row had its attributes at the given monotonic time. Looking
+# for rows without them is a scan of the text column (14 ms at 100k rows, more than the
+# write of a batch): done once per table per process, then every BACKFILL_RECHECK_S, since
+# only an older Darkroom writing into the same table would add such rows.
+_backfilled_at: dict[str, float] = {}
+
 SEARCH_FIELDS = (
     pa.field("text", pa.string()),
     pa.field("recipe", pa.string()),
@@ -46,6 +53,7 @@ SEARCH_FIELDS = (
 SEARCH_COLUMNS = tuple(f.name for f in SEARCH_FIELDS)
 BACKFILL_ROWS = 2_000  # rows of an old table given their attributes per writer run
 REINDEX_UNINDEXED_ROWS = 5_000  # fold new rows into the full-text index past this many
+BACKFILL_RECHECK_S = 600.0  # a table found fully backfilled is not scanned again for this long
 SQL_CHUNK = 500
 
 
@@ -59,6 +67,7 @@ def add_missing_columns(table: Any) -> list[str]:
     names = set(table.schema.names)
     missing = [f for f in SEARCH_FIELDS if f.name not in names]
     if missing:
+        _backfilled_at.pop(str(getattr(table, "uri", table.name)), None)
         table.add_columns(missing)
         log.info("vector table %s: added search columns %s", table.name, ", ".join(f.name for f in missing))
     return [f.name for f in missing]
@@ -100,8 +109,9 @@ def fts_config(settings: SearchSettings) -> Any:
                lower_case=True, ascii_folding=True)
 
 
-def fts_index(table: Any) -> Any | None:
-    for idx in table.list_indices():
+def fts_index(table: Any, indices: Sequence[Any] | None = None) -> Any | None:
+    """The full-text index of ``table`` (``indices``: its ``list_indices()``, when already read)."""
+    for idx in table.list_indices() if indices is None else indices:
         if list(idx.columns) == ["text"] and str(idx.index_type).upper().endswith("FTS"):
             return idx
     return None
@@ -123,9 +133,14 @@ def ensure_fts(table: Any, settings: SearchSettings) -> bool:
 
 def backfill(engine: Engine, table: Any, settings: SearchSettings, limit: int = BACKFILL_ROWS) -> int:
     """Give up to ``limit`` rows written before the search columns existed their attributes."""
+    uri = str(getattr(table, "uri", table.name))
+    done_at = _backfilled_at.get(uri)
+    if done_at is not None and time.monotonic() - done_at < BACKFILL_RECHECK_S:
+        return 0
     rows = table.search().where("text IS NULL").select(["image_id"]).limit(limit).to_arrow()
     ids = [str(i) for i in rows.column("image_id").to_pylist()]
     if not ids:
+        _backfilled_at[uri] = time.monotonic()
         return 0
     cols = arrow_columns(attributes_for(engine, ids, settings), len(ids))
     data = pa.table({"image_id": pa.array(ids, pa.string()), **cols})

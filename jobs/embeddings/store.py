@@ -120,6 +120,11 @@ class VectorStore:
         self._db = lancedb.connect(self.directory, read_consistency_interval=self._consistency)
         self._tables: dict[str, Any] = {}
         self._id_indexed: set[str] = set()  # tables known to carry the image_id index
+        # models() for searches: listing tables and reading each schema costs ~1 ms a query;
+        # kept for read_consistency_s (the staleness readers accept already), and dropped
+        # whenever this store creates or drops a table.
+        self._models_ttl_s = read_consistency_s
+        self._models: tuple[float, dict[str, int]] | None = None
 
     def reconnect(self) -> None:
         """Forget every open table and connect again (after the directory was lost or replaced)."""
@@ -153,11 +158,15 @@ class VectorStore:
 
     def models(self) -> dict[str, int]:
         """Every model with a table here, with its dimension."""
+        now = time.monotonic()
+        if self._models is not None and now - self._models[0] < self._models_ttl_s:
+            return dict(self._models[1])
         out: dict[str, int] = {}
         for name in self._table_names():
             meta = self._open(name).schema.metadata or {}
             if META_MODEL in meta:
                 out[meta[META_MODEL].decode()] = int(meta[META_DIM])
+        self._models = (now, dict(out))
         return out
 
     def has_model(self, model: str) -> bool:
@@ -168,6 +177,7 @@ class VectorStore:
         name = table_name(model)
         self._tables.pop(name, None)
         self._id_indexed.discard(name)
+        self._models = None
         self._db.drop_table(name, ignore_missing=True)  # type: ignore[call-arg]  # local connections take it
         log.info("dropped vector table %s (model %s)", name, model)
 
@@ -208,6 +218,7 @@ class VectorStore:
                 metadata={META_MODEL: model.encode(), META_DIM: str(dim).encode()},
             )
             table = self._tables[name] = self._db.create_table(name, schema=schema, exist_ok=True)
+            self._models = None
         if dim is not None:
             have = int((table.schema.metadata or {}).get(META_DIM, b"0"))
             if have != dim:

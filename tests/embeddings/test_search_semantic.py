@@ -190,3 +190,20 @@ def test_cli_subprocess_prints_results_only(multimodal: tuple[App, Path, dict[st
     for mode in ("text", "vector", "hybrid"):
         proc = run_cli(path, "search", "scarlet", "--mode", mode)
         assert proc.stderr == "" and "sails.jpg" in proc.stdout, (mode, proc.stderr)
+
+
+@pytest.mark.parametrize("query", ['title:"(x', "a AND (b OR", "s" * 10_240, "scarlet\x00sails", "*", "\\"])
+def test_hostile_queries_through_the_cli_and_the_api(multimodal: tuple[App, Path, dict[str, str]],
+                                                     query: str) -> None:
+    """Every mode, from the CLI (one line, exit 0) and the API (hits or none): never a traceback."""
+    _, path, _ = multimodal
+    runner = CliRunner()
+    with Darkroom.from_config(path) as dr:
+        for mode in ("text", "vector", "hybrid", "auto"):
+            r = runner.invoke(main, ["--config", str(path), "search", query, "--mode", mode, "--json"])
+            assert r.exception is None and r.exit_code == 0, (mode, r.output)
+            assert set(json.loads(r.stdout)) == {"query", "mode", "hits"}
+            assert all(h.filename in RED_FIRST for h in dr.search(query, mode=mode))
+    for empty in ("\x00", " \x00\t"):
+        r = runner.invoke(main, ["--config", str(path), "search", empty, "--mode", "hybrid"])
+        assert r.exit_code == 1 and "empty query" in r.stderr and "Traceback" not in r.output
