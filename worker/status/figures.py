@@ -59,6 +59,23 @@ def oldest_pending_age_s(engine: Engine, now: float | None = None) -> float | No
     return None if oldest is None else max(0.0, (now or time.time()) - oldest)
 
 
+def recipe_counts(engine: Engine) -> dict[str, dict[str, int]]:
+    """Rows per recipe and status: ``{"default": {"pending": 0, ...}, "avatar": {...}}``.
+
+    A NULL recipe is ``default`` (contract version 2), a NULL status counts
+    as pending, as in ``db.images.counts``; ``default`` is always present, other
+    recipes only when they have rows. One scan of the (recipe, status) index.
+    """
+    empty = {s.value: 0 for s in Status}
+    out: dict[str, dict[str, int]] = {"default": dict(empty)}
+    with read_sessions(engine)() as s:
+        for recipe, status, n in s.execute(
+                select(Image.recipe, Image.status, func.count()).group_by(Image.recipe, Image.status)):
+            counts = out.setdefault(recipe or "default", dict(empty))
+            counts[status if status in empty else Status.PENDING.value] += n
+    return dict(sorted(out.items(), key=lambda kv: (kv[0] != "default", kv[0])))
+
+
 def throughput(engine: Engine, now: float | None = None,
                windows_s: tuple[int, ...] = THROUGHPUT_WINDOWS_S) -> list[dict[str, Any]]:
     """Images completed in each recent window (from ``completed_at``), and per minute."""

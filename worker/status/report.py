@@ -70,7 +70,7 @@ def gather(app: App, failure_groups: int = 10, examples: int = 3) -> dict[str, A
     now = time.time()
     engine = app.engine
     out: dict[str, Any] = {"status_version": STATUS_VERSION, "generated_at": round(now, 3),
-                           "images": images.counts(engine)}
+                           "images": images.counts(engine), "recipes": figures.recipe_counts(engine)}
     try:
         out["queue"] = queue_depth(app.huey)
     except Exception as exc:  # the queue store being down is itself a status
@@ -128,6 +128,9 @@ def render_text(report: dict[str, Any]) -> str:
     lines = [
         "images: " + "  ".join(f"{k} {c[k]}" for k in ("pending", "processing", "completed", "failed")),
     ]
+    for name, rc in (report.get("recipes") or {}).items():
+        lines.append(f"  recipe {name}: " + "  ".join(
+            f"{k} {rc.get(k, 0)}" for k in ("pending", "processing", "completed", "failed")))
     q = report.get("queue", {})
     if "error" in q:
         lines.append(f"queue: {q['error']}" if " unreachable: " in q["error"]

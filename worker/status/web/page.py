@@ -45,6 +45,9 @@ def render(report: dict[str, Any], failures: list[dict[str, Any]], completed: li
         f'<div class="card {esc(k)}" id="count-{esc(k)}"><div class="n">{esc(n)}</div>'
         f'<div class="k">{esc(k)}</div></div>' for k, n in cards)
 
+    statuses = ("pending", "processing", "completed", "failed")
+    recipe_rows = [[_td(name, "id"), *(_td(rc.get(k, 0)) for k in statuses)]
+                   for name, rc in (report.get("recipes") or {}).items()]
     workers = report.get("workers", {"live": [], "stale": 0, "timeout_s": 0})
     worker_rows = []
     for w in workers["live"]:
@@ -101,6 +104,8 @@ def render(report: dict[str, Any], failures: list[dict[str, Any]], completed: li
 <section><div class="cards">{card_html}</div>
 <p>queue: {esc(queue_text)}{esc(f"; oldest pending {human_age(oldest)}" if oldest is not None else "")}
 <br>throughput: {esc(thr)}</p></section>
+<section><h2>Per recipe</h2>
+{_table(["recipe", *statuses], recipe_rows, "no images yet", "recipes")}</section>
 <section><h2>Workers ({len(workers["live"])} live{esc(f", {workers['stale']} stopped heartbeating" if workers["stale"] else "")})</h2>
 {_table(["id", "host", "pid", "processes", "version", "heartbeat", "processing now"], worker_rows,
         "no live worker", "workers")}</section>
