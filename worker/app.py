@@ -88,7 +88,7 @@ class App:
         return self.vector_store.optimize() if self.has_vector_store() else {}
 
     def migrate(self) -> None:
-        migrate.upgrade(self.engine)
+        migrate.upgrade_if_needed(self.engine)  # imports Alembic only when behind the head
         self.settings.paths.media_dir.mkdir(parents=True, exist_ok=True)
 
     def job_context(self, owner_prefix: str | None = None) -> JobContext:

@@ -69,6 +69,8 @@ def unreachable_backend(exc: BaseException, obj: Any) -> Exception | None:
             backend, address = describe_url(url)
             named = DatabaseUnreachable(backend, address, reason_of(exc))
         return named
+    if "redis" not in sys.modules:  # never imported, so not a redis error (and importing it costs 0.1 s)
+        return None
     import redis.exceptions
 
     if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
