@@ -9,8 +9,7 @@
 See docs/api.md.
 """
 
-from worker.api import (Darkroom, ImageExists, ImageNotFound, ImageNotReady, ImageStatus, UnknownRecipe,
-                        Variant)
+from worker.api import Darkroom, ImageExists, ImageNotFound, ImageNotReady, ImageStatus, UnknownRecipe, Variant
 
 __all__ = ["Darkroom", "ImageExists", "ImageNotFound", "ImageNotReady", "ImageStatus", "UnknownRecipe",
            "Variant"]

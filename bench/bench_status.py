@@ -66,11 +66,11 @@ def main() -> None:
     args = ap.parse_args()
     from prometheus_client import CollectorRegistry, generate_latest
 
-    from worker.status import figures
     from worker.app import build
+    from worker.settings import load
+    from worker.status import figures
     from worker.status.metrics import StateCollector
     from worker.status.report import gather
-    from worker.settings import load
     from worker.status.web.page import render
 
     with tempfile.TemporaryDirectory() as tmp:

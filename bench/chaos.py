@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._install import children_of, make_images, running, start_worker, write_config  # noqa: E402
+from bench._install import children_of, make_images, running, start_worker, write_config
 
 
 def main() -> int:

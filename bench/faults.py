@@ -30,11 +30,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.conftest import TEST_SECTIONS, merge, run_cli, write_config  # noqa: E402
-from tests.faults.conftest import FAULT_SECTIONS, _private_dir  # noqa: E402
-from tests.faults.servers import PostgresServer, RedisServer  # noqa: E402
-from tests.imagefiles import photo  # noqa: E402
-from tests.ops.conftest import WorkerProcess  # noqa: E402
+from tests.conftest import TEST_SECTIONS, merge, run_cli, write_config
+from tests.faults.conftest import FAULT_SECTIONS, _private_dir
+from tests.faults.servers import PostgresServer, RedisServer
+from tests.imagefiles import photo
+from tests.ops.conftest import WorkerProcess
 
 
 def _config(root: Path, name: str, **sections: dict[str, Any]) -> Path:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._install import make_images, start_worker, write_config  # noqa: E402
+from bench._install import make_images, start_worker, write_config
 
 
 def main() -> None:

@@ -22,8 +22,8 @@ from sqlalchemy.exc import OperationalError
 from db import images
 from db.errors import describe_url, unreachable_from
 from jobs import imaging, lanes, media, originals, running
+from jobs.backoff import Backoff
 from jobs.context import JobContext
-from jobs.imaging.recipes import UnknownRecipe
 from jobs.errors import (
     DarkroomError,
     MissingOriginal,
@@ -32,7 +32,7 @@ from jobs.errors import (
     StorageUnavailable,
     is_storage_trouble,
 )
-from jobs.backoff import Backoff
+from jobs.imaging.recipes import UnknownRecipe
 from jobs.outage import OUTAGES
 
 log = logging.getLogger(__name__)

@@ -11,11 +11,11 @@ is stored in ``images.filename`` and nowhere else.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import secrets
 import shutil
-import hashlib
 from pathlib import Path
 
 TMP_PREFIX = ".tmp-"

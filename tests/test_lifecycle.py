@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from db import images
-from jobs.intake import submit_file
 from jobs.embeddings.store import VectorStore
+from jobs.intake import submit_file
 from tests.conftest import run_cli
 from tests.imagefiles import photo
 from worker import daemon

@@ -55,7 +55,7 @@ def test_three_images_complete_with_valid_variants(make_config, tmp_path: Path) 
                 assert im.width == v.width
                 if image_id == ids[1]:
                     assert "A" in im.mode  # alpha kept
-    leftovers = [p for p in app.settings.paths.media_dir.rglob(".tmp-*")]
+    leftovers = list(app.settings.paths.media_dir.rglob(".tmp-*"))
     assert leftovers == []
 
     app.close()

@@ -21,13 +21,13 @@ from db import migrate
 from db.engine import SqliteTuning, is_sqlite, make_engine
 from db.ids import uuid7
 from jobs import context, tasks
-from jobs.maintenance import duties
-from jobs.outage import OUTAGES
 from jobs.context import JobContext
 from jobs.embeddings.settings import EmbeddingSettings
 from jobs.imaging.recipes import DEFAULT as DEFAULT_RECIPE
 from jobs.imaging.recipes import to_recipe
 from jobs.imaging.types import Limits, Recipe
+from jobs.maintenance import duties
+from jobs.outage import OUTAGES
 from jobs.queue import make_huey, sqlite_queue_path
 from worker.settings import Settings
 

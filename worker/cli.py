@@ -116,8 +116,21 @@ def register(*commands: Callable[..., Any]) -> None:
 
 
 def _register_all() -> None:
-    from worker.commands import (demo, enqueue, health, maintenance, migrate, reprocess, retry,
-                                 run, search, serve, similar, status, variants)
+    from worker.commands import (
+        demo,
+        enqueue,
+        health,
+        maintenance,
+        migrate,
+        reprocess,
+        retry,
+        run,
+        search,
+        serve,
+        similar,
+        status,
+        variants,
+    )
 
     register(migrate.migrate, enqueue.enqueue, run.worker, status.status, demo.demo)
     register(maintenance.maintenance, similar.similar, retry.retry, reprocess.reprocess)

@@ -26,12 +26,12 @@ from typing import Any
 from huey import Huey
 
 from db import images, leases
+from db.errors import unreachable_from
 from db.maintenance.checkpoint import checkpoint_on_shutdown
 from jobs.maintenance import duties
-from jobs.reconcile import reconcile
-from db.errors import unreachable_from
 from jobs.outage import OUTAGES
 from jobs.queue import describe_queue_url, unreachable_queue
+from jobs.reconcile import reconcile
 from worker import services, startup
 from worker.app import App
 from worker.huey_consumer import DarkroomConsumer, die_with_parent

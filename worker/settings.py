@@ -11,7 +11,8 @@ expected; the CLI turns it into a one-line message and exit status 2.
 Adding a section: define a frozen dataclass, in a leaf module that imports
 nothing of the project (see :mod:`worker.sections`), with defaulted fields (``int``,
 ``float``, ``str``, ``bool``, ``Path``, ``tuple[int, ...]``, ``tuple[str, ...]``,
-``dict``, a nested dataclass, or ``dict[str, Dataclass]`` for a table of named tables), optionally a ``check()`` method that raises
+``dict``, a nested dataclass, or ``dict[str, Dataclass]`` for a table of named
+tables), optionally a ``check()`` method that raises
 ``ValueError("expected ...")`` naming the field, and add it to :class:`Settings`.
 """
 

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tests.imaging.icc import cmyk_press  # noqa: E402  (the same hand-built profile the tests use)
+from tests.imaging.icc import cmyk_press
 
 
 def pink_noise(rng: np.random.Generator, h: int, w: int, beta: float = 1.8) -> np.ndarray:

@@ -187,10 +187,9 @@ def child(kind: str, spec: dict) -> None:
     elif kind == "naive":
         res = naive(files, spec["workers"], out)
     elif kind == "big":
-        from jobs.imaging import Limits
+        from jobs.imaging import Limits, render
         from worker.app import recipe_from
         from worker.settings import load
-        from jobs.imaging import render
 
         t0 = time.perf_counter()
         r = render(files[0], recipe_from(load(REPO / "config.toml", env={})), Limits())
@@ -302,7 +301,8 @@ def report(rows: list[dict], dr: dict, dr1: dict, n: int, count: int) -> None:
     sharps = [r for r in rows if r["label"].startswith("sharp effort")]
     if sharps:
         def distance(r: dict) -> float:
-            return abs(r["bytes"]["avif"] / dr["bytes"]["avif"] - 1) + 10 * max(0.0, dr["ssim"]["avif"] - r["ssim"]["avif"])
+            size_gap = abs(r["bytes"]["avif"] / dr["bytes"]["avif"] - 1)
+            return size_gap + 10 * max(0.0, dr["ssim"]["avif"] - r["ssim"]["avif"])
         best = min(sharps, key=distance)
         print(f"closest sharp to Darkroom's AVIF bytes/SSIM: {best['label']} (AVIF bytes "
               f"{100 * (best['bytes']['avif'] / dr['bytes']['avif'] - 1):+.1f}%, SSIM {best['ssim']['avif']:.4f} vs "

@@ -19,7 +19,7 @@ import os
 import re
 import sqlite3
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +87,7 @@ def backup_file(source: Path, dest: Path, *, overwrite: bool = False) -> dict[st
 
 
 def backup_name(stem: str, when: datetime | None = None) -> str:
-    when = when or datetime.now(timezone.utc)
+    when = when or datetime.now(UTC)
     return f"{stem}-{when.strftime(STAMP)}.db"
 
 

@@ -148,6 +148,6 @@ def checkpoint_on_shutdown(engine: Engine, queue_db_path: Path | None = None) ->
     """
     try:
         return checkpoint(engine, queue_db_path, force="TRUNCATE", busy_ms=1_000)
-    except Exception as exc:  # noqa: BLE001 - logged, the process is exiting anyway
+    except Exception as exc:
         log.warning("checkpoint at shutdown failed: %s", exc)
         return {"error": str(exc)}

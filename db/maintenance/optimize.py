@@ -64,8 +64,8 @@ def optimize(engine: Engine, *, analyze: bool = False,
                 freed += free - now_free
                 free = now_free
         elif free > free_pages_threshold:
-            figures["warnings"] = [f"{free} free pages but auto_vacuum is {AUTO_VACUUM.get(mode, mode)}: "
-                                   "run `darkroom migrate` (revision 0002) to enable incremental vacuum"]
+            figures["warnings"] = [(f"{free} free pages but auto_vacuum is {AUTO_VACUUM.get(mode, mode)}: "
+                                   "run `darkroom migrate` (revision 0002) to enable incremental vacuum")]
         figures.update(freed_pages=freed, freed_bytes=freed * page, free_pages_after=free,
                        seconds=round(time.perf_counter() - began, 3))
     log.info("optimize of %s: analyze=%s, freed %d pages", path, analyze, freed)

@@ -27,8 +27,12 @@ from typing import Any
 from sqlalchemy import Engine, func, select, update
 
 from db.engine import READONLY, write_session
+
 # The lease primitives are shared with the reconciler and every periodic guard.
-from db.leases import acquire as acquire, last_run_at as last_run_at, make_owner as make_owner, release as release
+from db.leases import acquire as acquire
+from db.leases import last_run_at as last_run_at
+from db.leases import make_owner as make_owner
+from db.leases import release as release
 from db.maintenance.errors import DutyFailed
 from db.models import Lease, MaintenanceRun
 

@@ -30,7 +30,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -155,7 +155,7 @@ def _cutoff(checked: CheckedRule, col: ColumnElement[Any], dialect: str, now: fl
         return col < limit
     if checked.time_format == "unix_ms":
         return col < limit * 1000
-    when = datetime.fromtimestamp(limit, timezone.utc)
+    when = datetime.fromtimestamp(limit, UTC)
     if dialect == "sqlite":
         # julianday() reads 'T' or ' ' separators, fractions and +HH:MM / Z
         # offsets alike, where a text comparison would not.

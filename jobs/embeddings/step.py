@@ -183,8 +183,7 @@ def embed_isolating(embedder: Embedder, inputs: Sequence[EmbedInput]) -> tuple[d
                 half = len(group) // 2
                 pending += [group[:half], group[half:]]
             continue
-        for i, vec in zip(group, out):
-            vectors[i] = vec
+        vectors.update(zip(group, out))
     return vectors, refusals
 
 
@@ -241,5 +240,12 @@ def _outage(engine: Engine, owner: str, before: lease.LeaseState, exc: Exception
     return StepResult(kind, partial.embedded, partial.refused, partial.duplicates, audited=partial.audited)
 
 
-__all__ = ["EmbeddingSettings", "StepResult", "run_step", "embed_isolating", "near_duplicates",
-           "finish_switch", "EmbedderError"]
+__all__ = [
+    "EmbedderError",
+    "EmbeddingSettings",
+    "StepResult",
+    "embed_isolating",
+    "finish_switch",
+    "near_duplicates",
+    "run_step",
+]

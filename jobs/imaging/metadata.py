@@ -30,7 +30,7 @@ def read_metadata(im: Image.Image, keep_gps: bool) -> tuple[str | None, dict[str
     try:
         exif = im.getexif()
         sub = exif.get_ifd(_EXIF_IFD)
-    except Exception as exc:  # noqa: BLE001 - broken EXIF must never fail an otherwise good image
+    except Exception as exc:
         log.info("unreadable EXIF ignored: %s", exc)
         return None, None
     taken_at = (parse_exif_datetime(sub.get(_DATETIME_ORIGINAL), sub.get(_OFFSET_ORIGINAL))
@@ -39,7 +39,7 @@ def read_metadata(im: Image.Image, keep_gps: bool) -> tuple[str | None, dict[str
     if keep_gps:
         try:
             gps = parse_gps(exif.get_ifd(_GPS_IFD))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.info("unreadable GPS ignored: %s", exc)
     return taken_at, gps
 

@@ -130,8 +130,7 @@ def describe(head: bytes) -> str:
     text = _as_text(head)
     if text is not None:
         low = text.lstrip("\ufeff \t\r\n").lower()
-        if "<svg" in low[:HEAD_BYTES] and (low.startswith("<?xml") or low.startswith("<svg") or low.startswith("<!--")
-                                           or low.startswith("<!doctype svg")):
+        if "<svg" in low[:HEAD_BYTES] and (low.startswith(("<?xml", "<svg", "<!--", "<!doctype svg"))):
             return "an SVG drawing (vector images are not accepted)"
         if low.startswith(("<!doctype html", "<html", "<head", "<body")) or "<html" in low[:200]:
             return "an HTML page"

@@ -16,6 +16,7 @@ shortest gap) stops a second run of the same period.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import time
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from typing import Any
 from huey import Huey
 from sqlalchemy import Engine
 
+from db.errors import unreachable_from
 from db.maintenance import runs
 from db.maintenance.backup import backup, backup_to
 from db.maintenance.check import check
@@ -34,9 +36,8 @@ from db.maintenance.checkpoint import checkpoint
 from db.maintenance.optimize import optimize
 from db.maintenance.ttl import check_rules, sweep
 from jobs.maintenance.files import DeleteEmbeddings, image_file_remover, sweep_orphans
-from db.errors import unreachable_from
-from jobs.outage import quiet_when_database_down
 from jobs.maintenance.settings import DAY_S, DUTIES, MaintenanceSettings, parse_cron
+from jobs.outage import quiet_when_database_down
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ def cron_gaps(text: str, start: datetime | None = None, days: int = 8) -> tuple[
         if days < 62:  # monthly or rarer: look at two months
             return cron_gaps(text, start, 62)
         return float(days * DAY_S), float(days * DAY_S)
-    gaps = [(b - a) * 60.0 for a, b in zip(fired, fired[1:])]
+    gaps = [(b - a) * 60.0 for a, b in itertools.pairwise(fired)]
     return min(gaps), max(gaps)
 
 

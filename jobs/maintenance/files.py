@@ -162,7 +162,7 @@ def sweep_orphans(engine: Engine, media_dir: Path, *, grace_s: float = ORPHAN_GR
         figures["orphan_sample"] = orphans[:MAX_REPORTED]
     if missing_ids:
         figures["missing_sample"] = missing_ids[:MAX_REPORTED]
-        figures["warnings"] = [f"{len(missing_ids)} images have missing variant files: "
-                               "run `darkroom reprocess --missing`"]
+        figures["warnings"] = [(f"{len(missing_ids)} images have missing variant files: "
+                               "run `darkroom reprocess --missing`")]
         log.warning("%d images have missing variant files (e.g. %s)", len(missing_ids), missing_ids[:3])
     return figures

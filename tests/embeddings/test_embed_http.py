@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.embeddings.embed_server import EmbedServer, Reply, expected_vector
 from PIL import Image
 
 from jobs.embeddings.embedders import (
@@ -21,6 +20,7 @@ from jobs.embeddings.embedders import (
     HttpEmbedderSettings,
     InputRejected,
 )
+from tests.embeddings.embed_server import EmbedServer, Reply, expected_vector
 
 DIM = 16
 

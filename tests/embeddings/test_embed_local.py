@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.embeddings.embed_photos import TRANSFORMS, make_photo
 from PIL import Image
 
 from jobs.embeddings.embedders import EmbedInput, InputRejected, LocalEmbedder, make_embedder
 from jobs.embeddings.store import VectorStore
+from tests.embeddings.embed_photos import TRANSFORMS, make_photo
 
 
 def test_vectors_are_unit_float32_of_the_declared_dim(corpus: list[Path]) -> None:

@@ -20,13 +20,13 @@ from db.models import Image as ImageRow
 from db.models import Status
 from jobs.embeddings import lease as embedding_lease
 from jobs.embeddings.embedders import HttpEmbedder, HttpEmbedderSettings, LocalEmbedder
-from jobs.embeddings.step import LEASE_NAME, run_step
+from jobs.embeddings.embedders.base import Embedder
 from jobs.embeddings.settings import EmbeddingSettings
 from jobs.embeddings.similarity import SimilarImage, SimilarityError, similar
+from jobs.embeddings.step import LEASE_NAME, run_step
 from jobs.embeddings.store import VectorStore
 from tests.embeddings.embed_photos import TRANSFORMS
 from tests.embeddings.embed_server import EmbedServer
-from jobs.embeddings.embedders.base import Embedder
 from worker.app import App, build, make_embedder, make_vector_store
 from worker.settings import load
 

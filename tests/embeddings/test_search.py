@@ -202,7 +202,8 @@ def test_old_vector_tables_get_search_columns_without_re_embedding(app: App, tmp
 
     ids = [add_completed(app, tmp_path, f"old{i}.jpg", {"caption": f"old harbour photo {i}"}) for i in range(3)]
     dim = LocalEmbedder().dim
-    schema = pa.schema([pa.field("image_id", pa.string(), nullable=False), pa.field("model", pa.string(), nullable=False),
+    schema = pa.schema([pa.field("image_id", pa.string(), nullable=False),
+                        pa.field("model", pa.string(), nullable=False),
                         pa.field("vector", pa.list_(pa.float32(), dim)), pa.field("embedded_at", pa.float64())],
                        metadata={META_MODEL: b"local-v1", META_DIM: str(dim).encode()})
     vecs = np.random.default_rng(1).normal(size=(3, dim)).astype(np.float32)

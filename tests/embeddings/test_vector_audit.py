@@ -14,8 +14,8 @@ from db.maintenance import runs
 from jobs.embeddings import audit, rows
 from jobs.embeddings.embedders import LocalEmbedder
 from jobs.embeddings.settings import EmbeddingSettings
-from tests.conftest import run_cli
 from jobs.embeddings.step import StepResult, run_step
+from tests.conftest import run_cli
 from tests.embeddings.test_embed_step import completed, settings_of
 from worker.app import App, make_vector_store
 

@@ -71,7 +71,7 @@ def test_frozen_worker_leaves_the_other_workers_files_untouched(
         os.killpg(a.proc.pid, signal.SIGCONT)
     time.sleep(6.0)  # A finishes its encode (or gives up) and tries to complete
     assert _digests(vdir) == written_by_b, "the stale worker changed B's files"
-    assert not [p for p in vdir.parent.rglob(".tmp-*")], "the stale worker left temporary files"
+    assert not list(vdir.parent.rglob(".tmp-*")), "the stale worker left temporary files"
     row = images.get(app.engine, image_id)
     assert row is not None and row.status == "completed" and row.attempts == 2
     assert b.stop() == 0

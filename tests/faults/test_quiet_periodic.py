@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, text
 
 from jobs.maintenance import duties
 from jobs.maintenance.settings import MaintenanceSettings
-from jobs.outage import OutageSettings, Outages, quiet_when_database_down
+from jobs.outage import Outages, OutageSettings, quiet_when_database_down
 from jobs.queue import make_huey
 from tests.faults.servers import free_port
 from worker.settings import load

@@ -83,7 +83,7 @@ def test_full_media_disk_waits_and_completes_after_space_returns(
     app = build(load(cfg, env={}))
     rows = [images.get(app.engine, i) for i in images.ids_with_status(app.engine, ["pending", "processing"])]
     assert len(rows) == 4 and all(r.attempts <= 1 for r in rows), [(r.status, r.attempts) for r in rows]
-    assert not [p for p in small_tmpfs.rglob(".tmp-*")], "a failed attempt left files"
+    assert not list(small_tmpfs.rglob(".tmp-*")), "a failed attempt left files"
 
     filler.unlink()  # space returns: no `retry` needed
     wait_for(lambda: images.counts(app.engine)["completed"] == 4, timeout=60, what="every image completed")

@@ -10,7 +10,6 @@ transports that could are ``httpx.MockTransport``s that answer in memory.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -29,8 +28,8 @@ def in_memory(handler: httpx.MockTransport | None = None) -> RecordingTransport:
 
 
 @pytest.fixture
-def memory() -> Iterator[RecordingTransport]:
-    yield in_memory()
+def memory() -> RecordingTransport:
+    return in_memory()
 
 
 def resolver_of(table: dict[str, list[str]], calls: list[str]):  # type: ignore[no-untyped-def]

@@ -58,7 +58,8 @@ def test_limits_check_names_the_bad_field() -> None:
     FetchLimits(allow=("10.0.0.0/8", "::1", "*.internal", "img.example.com")).check()
     for bad, field in [(FetchLimits(max_bytes=0), "max_bytes"), (FetchLimits(read_timeout_s=0), "read_timeout_s"),
                        (FetchLimits(max_redirects=-1), "max_redirects"), (FetchLimits(allow=("10.0.0.0/33",)), "allow"),
-                       (FetchLimits(allow=("not a host!",)), "allow"), (FetchLimits(accept_types=("text/html",)), "accept_types"),
+                       (FetchLimits(allow=("not a host!",)), "allow"),
+                       (FetchLimits(accept_types=("text/html",)), "accept_types"),
                        (FetchLimits(user_agent=" "), "user_agent")]:
         with pytest.raises(ValueError, match=f"^{field}: expected"):
             bad.check()

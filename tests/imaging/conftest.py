@@ -22,6 +22,6 @@ def hostile(tmp_path_factory: pytest.TempPathFactory, legit: dict[str, Path]) ->
     return write_hostile(tmp_path_factory.mktemp("hostile"), legit["orient_1.jpg"].read_bytes())
 
 
-@pytest.fixture()
+@pytest.fixture
 def recipe() -> Recipe:
     return SMALL_RECIPE

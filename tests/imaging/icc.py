@@ -37,7 +37,7 @@ def p3_to_srgb8(rgb8: tuple[int, int, int]) -> tuple[int, ...]:
     """The sRGB value of a Display P3 colour (the test's independent reference)."""
     lin = srgb_decode(np.array(rgb8) / 255)
     srgb_lin = np.linalg.solve(SRGB_TO_XYZ, P3_TO_XYZ @ lin)
-    return tuple(int(round(x)) for x in srgb_encode(srgb_lin) * 255)
+    return tuple(round(x) for x in srgb_encode(srgb_lin) * 255)
 
 
 def press_rgb(c: float, m: float, y: float, k: float) -> tuple[float, float, float]:
@@ -56,7 +56,7 @@ def _srgb_to_lab_d50(rgb: tuple[float, float, float]) -> tuple[float, float, flo
 
 
 def _s15(v: float) -> bytes:
-    return struct.pack(">i", int(round(v * 65536)))
+    return struct.pack(">i", round(v * 65536))
 
 
 def _xyz(v: tuple[float, float, float] | np.ndarray) -> bytes:
@@ -108,7 +108,7 @@ def cmyk_press(grid: int = 9) -> bytes:
     clut = b""
     for c, m, y, k in itertools.product(steps, repeat=4):  # first channel varies slowest
         lab_l, lab_a, lab_b = _srgb_to_lab_d50(press_rgb(c, m, y, k))
-        clut += struct.pack(">3H", *(int(round(min(65535, max(0, v)))) for v in
+        clut += struct.pack(">3H", *(round(min(65535, max(0, v))) for v in
                                      (lab_l * 65280 / 100, (lab_a + 128) * 256, (lab_b + 128) * 256)))
     identity = struct.pack(">2H", 0, 65535)
     lut = (b"mft2\0\0\0\0" + struct.pack(">BBBx", 4, 3, grid)

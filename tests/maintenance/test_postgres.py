@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -55,7 +55,7 @@ def test_ttl_sweep_on_postgres(pg: Engine) -> None:
                   + [{"id": f"new-{i}", "st": "failed", "t": int(now)} for i in range(3)])
         s.execute(text("CREATE TABLE sessions (id TEXT PRIMARY KEY, expires_at TEXT, "
                        "ends TIMESTAMP WITH TIME ZONE)"))
-        past, future = datetime.now(timezone.utc) - timedelta(hours=1), datetime.now(timezone.utc) + timedelta(hours=1)
+        past, future = datetime.now(UTC) - timedelta(hours=1), datetime.now(UTC) + timedelta(hours=1)
         s.execute(text("INSERT INTO sessions VALUES (:id, :e, :d)"),
                   [{"id": "a", "e": past.isoformat(), "d": future}, {"id": "b", "e": future.isoformat(), "d": past}])
     figures = sweep(pg, [TtlRule(table="images", column="created_at", max_age_s=30 * day,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import multiprocessing
 import time
@@ -80,9 +81,9 @@ def test_missed_run_is_caught_up_once(tmp_path: Path) -> None:
 
 
 def test_min_interval_dedupes_schedulers_firing_the_same_period(engine: Engine) -> None:
-    assert run_duty(engine, "optimize", lambda: {}, min_interval_s=3_000).outcome == "ok"
-    assert run_duty(engine, "optimize", lambda: {}, min_interval_s=3_000).outcome == "skipped"
-    assert run_duty(engine, "optimize", lambda: {}, min_interval_s=0).outcome == "ok"
+    assert run_duty(engine, "optimize", dict, min_interval_s=3_000).outcome == "ok"
+    assert run_duty(engine, "optimize", dict, min_interval_s=3_000).outcome == "skipped"
+    assert run_duty(engine, "optimize", dict, min_interval_s=0).outcome == "ok"
 
 
 def _contender(url: str, log: str, start_at: float, rounds: int) -> None:
@@ -117,7 +118,7 @@ def test_two_workers_never_run_the_same_duty_at_once(engine: Engine, db_path: Pa
     assert all(p.exitcode == 0 for p in procs)
     spans = sorted(json.loads(line) for line in log.read_text().splitlines())
     assert 4 <= len(spans) < 12  # every round ran once; the contenders skipped
-    for (_, end), (nxt, _) in zip(spans, spans[1:]):
+    for (_, end), (nxt, _) in itertools.pairwise(spans):
         assert nxt >= end, "two runs of the same duty overlapped"
     with engine.connect() as conn:
         assert len(conn.execute(select(MaintenanceRun)).all()) == len(spans)

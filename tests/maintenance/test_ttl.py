@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import Engine, func, select, text
 
 from db.engine import write_session
-from db.maintenance.ttl import DeletedImages, TtlRule, check_rules, sweep
 from db.maintenance.errors import TtlRuleError
+from db.maintenance.ttl import DeletedImages, TtlRule, check_rules, sweep
 from db.models import Image, ImageVariant
 
 DAY = 86_400
@@ -22,7 +22,8 @@ def count(engine: Engine, where: str = "1=1", table: str = "images") -> int:
         return conn.execute(text(f"SELECT count(*) FROM {table} WHERE {where}")).scalar_one()
 
 
-def test_old_rows_go_young_rows_stay_across_batch_boundary(engine: Engine, add_images: Callable[..., list[str]]) -> None:
+def test_old_rows_go_young_rows_stay_across_batch_boundary(engine: Engine,
+                                                           add_images: Callable[..., list[str]]) -> None:
     old_failed = add_images(engine, 1_203, age_s=31 * DAY, status="failed", prefix="old-failed")
     add_images(engine, 40, age_s=29 * DAY, status="failed", prefix="young-failed")
     add_images(engine, 30, age_s=90 * DAY, status="completed", prefix="old-completed")
@@ -56,7 +57,7 @@ def test_where_list_is_in(engine: Engine, add_images: Callable[..., list[str]]) 
 
 def test_iso_text_and_float_and_millisecond_columns(engine: Engine, add_images: Callable[..., list[str]]) -> None:
     # Tables another app owns in the shared database.
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with write_session(engine) as s:
         s.execute(text("CREATE TABLE sessions (id TEXT PRIMARY KEY, expires_at TEXT)"))
         s.execute(text("CREATE TABLE events (ts REAL, ms INTEGER)"))  # no primary key: rowid
@@ -95,8 +96,8 @@ def test_iso_text_and_float_and_millisecond_columns(engine: Engine, add_images: 
     (TtlRule(table="images", column="created_at", max_age_s=1, where={"stat": "failed"}, name="bad filter"),
      "TTL rule 'bad filter'"),
     (TtlRule(table="images; DROP TABLE images", column="created_at", max_age_s=1, name="injection"),
-     "TTL rule 'injection' (table='images; DROP TABLE images', column='created_at'): table "
-     "'images; DROP TABLE images' is not a plain identifier"),
+     ("TTL rule 'injection' (table='images; DROP TABLE images', column='created_at'): table "
+     "'images; DROP TABLE images' is not a plain identifier")),
     (TtlRule(table="images", column="created_at) OR 1=1 --", max_age_s=1),
      "is not a plain identifier"),
     (TtlRule(table="images", column="created_at", max_age_s=1,
@@ -108,7 +109,8 @@ def test_iso_text_and_float_and_millisecond_columns(engine: Engine, add_images: 
     (TtlRule(table="images", column="created_at", max_age_s=1, format="epoch", name="fmt"), "format 'epoch'"),
     (TtlRule(table="sqlite_master", column="name", max_age_s=1), "does not exist"),
 ])
-def test_bad_rules_are_refused_with_the_rule_named(engine: Engine, add_images: Callable[..., list[str]], rule: TtlRule, expected: str) -> None:
+def test_bad_rules_are_refused_with_the_rule_named(engine: Engine, add_images: Callable[..., list[str]],
+                                                   rule: TtlRule, expected: str) -> None:
     ids = add_images(engine, 3, age_s=10 * DAY)
     good = TtlRule(table="images", column="created_at", max_age_s=DAY, name="good")
     with pytest.raises(TtlRuleError) as err:
@@ -120,7 +122,8 @@ def test_bad_rules_are_refused_with_the_rule_named(engine: Engine, add_images: C
     assert count(engine, "name = 'images'", "sqlite_schema") == 1
 
 
-def test_images_batch_reports_variant_paths_and_owned_originals(engine: Engine, add_images: Callable[..., list[str]]) -> None:
+def test_images_batch_reports_variant_paths_and_owned_originals(engine: Engine,
+                                                                add_images: Callable[..., list[str]]) -> None:
     owned = add_images(engine, 3, age_s=5 * DAY, prefix="owned", owns_original=True)
     foreign = add_images(engine, 2, age_s=5 * DAY, prefix="foreign", owns_original=False)
     with write_session(engine) as s:

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-
 import pytest
 
 from jobs.intake import submit_file
@@ -83,7 +82,7 @@ class WorkerProcess:
     def __init__(self, config: Path, *args: str) -> None:
         self.log_path = config.parent / f"worker-{time.monotonic_ns()}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
-        self._log = open(self.log_path, "w")
+        self._log = open(self.log_path, "w")  # noqa: SIM115 (open for the daemon's whole life, closed in stop())
         # Its own process group, so teardown can reach every process it forked.
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "worker", "--config", str(config), *args],

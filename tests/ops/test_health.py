@@ -15,8 +15,8 @@ from tests.conftest import run_cli
 from tests.ops.conftest import FAST_HEARTBEAT, WorkerProcess, free_port, wait_for
 from worker import heartbeat
 from worker.app import build
-from worker.status.health import check
 from worker.settings import ConfigError, load
+from worker.status.health import check
 
 
 @pytest.mark.acceptance

@@ -15,9 +15,9 @@ from db.engine import read_sessions
 from db.models import Worker
 from tests.ops.conftest import FAST_HEARTBEAT, WorkerProcess, wait_for
 from worker import heartbeat
-from worker.status import workers
 from worker.app import App, build
 from worker.settings import ConfigError, load
+from worker.status import workers
 
 pytestmark = pytest.mark.acceptance
 

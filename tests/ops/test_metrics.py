@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import shutil
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,9 +18,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from db.engine import write_session
 from db.models import MaintenanceRun
 from tests.ops.conftest import FAST_HEARTBEAT, WorkerProcess, free_port, make_files, submit, wait_for
-from worker.status import metrics
 from worker.app import App, build
 from worker.settings import ConfigError, load
+from worker.status import metrics
 
 pytestmark = pytest.mark.acceptance
 

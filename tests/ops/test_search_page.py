@@ -11,9 +11,9 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from jobs.intake import submit_file
 from tests.embeddings.search_helpers import embed
 from tests.imagefiles import photo
-from jobs.intake import submit_file
 from tests.ops.conftest import NOT_AN_IMAGE
 from tests.ops.test_status_page import CHROMEDRIVER, CHROMIUM, _chrome
 from worker import daemon

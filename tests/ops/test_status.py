@@ -121,7 +121,7 @@ def test_status_watch_refreshes_until_interrupted(config_path: Path) -> None:
 
 
 def test_status_counts_vector_rows_when_a_store_exists(app: App) -> None:
-    vectors = pytest.importorskip("jobs.embeddings.store", reason="jobs.embeddings.store (the LanceDB store) is not in this tree")
+    vectors = pytest.importorskip("jobs.embeddings.store", reason="the LanceDB store is not in this tree")
     import numpy as np
 
     assert gather(app)["vectors"] is None  # no store on disk yet: nothing is created by asking

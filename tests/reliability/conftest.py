@@ -32,7 +32,7 @@ class WorkerProc:
     def __init__(self, config: Path, args: tuple[str, ...], log_path: Path, log_level: str = "INFO") -> None:
         self.config, self.log_path = config, log_path
         env = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
-        self._log = open(log_path, "ab")
+        self._log = open(log_path, "ab")  # noqa: SIM115 (open for the daemon's whole life, closed in stop())
         self.popen = subprocess.Popen(
             [sys.executable, "-m", "worker", "--config", str(config), "--log-level", log_level,
              "worker", *args],

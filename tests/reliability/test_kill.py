@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
-import signal
 import os
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -105,7 +106,8 @@ def test_an_image_that_kills_its_worker_every_time_is_quarantined(
     [image_id] = json.loads(run_cli(cfg, "enqueue", "--json",
                                     str(photo(tmp_path / "huge.jpg", (2000, 1500)))).stdout)["enqueued"]
     for attempt in (1, 2):  # what the OOM killer does to a worker on a too-large image
-        [(owner,)] = wait_for(lambda: query(
+        [(owner,)] = wait_for(functools.partial(
+            query,
             cfg, "SELECT lease_owner FROM images WHERE status = 'processing' AND attempts = ?", (attempt,)),
             interval=0.02, what=f"attempt {attempt} started")
         os.kill(int(owner.rsplit("/", 1)[1]), signal.SIGKILL)

@@ -14,10 +14,9 @@ import pytest
 from sqlalchemy import Engine, select, text
 
 from db import leases
-from db.engine import make_engine
+from db.engine import make_engine, read_sessions
 from db.migrate import upgrade
 from db.models import MaintenanceRun
-from db.engine import read_sessions
 from tests.conftest import run_cli
 from tests.reliability.conftest import WorkerProc, query
 
@@ -59,7 +58,7 @@ def runs(engine: Engine, name: str) -> list[MaintenanceRun]:
                               .order_by(MaintenanceRun.started_at)))
 
 
-def _contender(url: str, start_at: float, results: "multiprocessing.Queue[bool]") -> None:
+def _contender(url: str, start_at: float, results: multiprocessing.Queue[bool]) -> None:
     engine = make_engine(url)
     while time.time() < start_at:
         time.sleep(0.001)

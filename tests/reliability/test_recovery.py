@@ -53,7 +53,8 @@ def test_always_retryable_error_fails_after_the_configured_attempts_and_retry_re
         make_config: Callable[..., Path], start_worker: Callable[..., WorkerProc], tmp_path: Path) -> None:
     cfg = make_config(jobs={"max_attempts": 3, "retry_delay_s": 0.2})
     run_cli(cfg, "migrate")
-    src = [str(photo(tmp_path / f"p{i}.jpg", (300 + 10 * i, 200))) for i in range(2)]  # distinct: enqueue skips duplicates
+    # distinct sizes: enqueue skips duplicates
+    src = [str(photo(tmp_path / f"p{i}.jpg", (300 + 10 * i, 200))) for i in range(2)]
     blocked, fine = json.loads(run_cli(cfg, "enqueue", "--json", *src).stdout)["enqueued"]
     # A real storage fault: a plain file where the image's variant directory
     # must go, so every write of its variants fails (root ignores permissions).

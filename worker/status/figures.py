@@ -166,7 +166,7 @@ def last_ok_run_at(engine: Engine) -> dict[str, float]:
                          .where(MaintenanceRun.finished_at.is_not(None), MaintenanceRun.error.is_(None),
                                 MaintenanceRun.outcome.not_in(FAILED_OUTCOMES))
                          .group_by(MaintenanceRun.name)).all()
-    return {name: at for name, at in rows}
+    return dict(rows)
 
 
 def duty_totals(engine: Engine) -> list[tuple[str, str, int, float]]:

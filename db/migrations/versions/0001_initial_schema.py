@@ -1,20 +1,20 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 
 """
-from typing import Any, Sequence, Union
+from collections.abc import Sequence
+from typing import Any
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = '0001'
-down_revision: Union[str, Sequence[str], None] = None
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+down_revision: str | Sequence[str] | None = None
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 
 def _image_columns() -> list[sa.Column[Any]]:
@@ -132,7 +132,8 @@ def upgrade() -> None:
                         ['image_id', 'width', 'format'], unique=True, if_not_exists=True)
     else:
         op.create_table('image_variants', *_variant_columns(),
-        sa.ForeignKeyConstraint(['image_id'], ['images.id'], name=op.f('fk_image_variants_image_id_images'), ondelete='CASCADE'),
+        sa.ForeignKeyConstraint(['image_id'], ['images.id'], name=op.f('fk_image_variants_image_id_images'),
+                                ondelete='CASCADE'),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_image_variants')),
         sa.UniqueConstraint('image_id', 'width', 'format', name='uq_image_variants_image_width_format')
         )

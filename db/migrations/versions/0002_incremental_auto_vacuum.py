@@ -14,14 +14,14 @@ inside a transaction, so the migration ends Alembic's transaction on the raw
 connection, vacuums, and opens a new write transaction for Alembic to commit
 its version stamp in. PostgreSQL has its own (auto)vacuum: nothing to do.
 """
-from typing import Sequence, Union
+from collections.abc import Sequence
 
 from alembic import op
 
 revision: str = "0002"
-down_revision: Union[str, Sequence[str], None] = "0001"
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+down_revision: str | Sequence[str] | None = "0001"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 _INCREMENTAL = 2
 

@@ -6,11 +6,11 @@
 """
 
 from .base import (
-    EmbedInput,
     Embedder,
     EmbedderError,
     EmbedderRejected,
     EmbedderUnavailable,
+    EmbedInput,
     InputRejected,
     check_vectors,
 )

@@ -49,6 +49,7 @@ def render(report: dict[str, Any], failures: list[dict[str, Any]], completed: li
     recipe_rows = [[_td(name, "id"), *(_td(rc.get(k, 0)) for k in statuses)]
                    for name, rc in (report.get("recipes") or {}).items()]
     workers = report.get("workers", {"live": [], "stale": 0, "timeout_s": 0})
+    stale_text = f", {workers['stale']} stopped heartbeating" if workers["stale"] else ""
     worker_rows = []
     for w in workers["live"]:
         doing = "; ".join(f"{p['image_id']} ({p['filename']})" for p in w["processing"]) or "idle"
@@ -106,7 +107,7 @@ def render(report: dict[str, Any], failures: list[dict[str, Any]], completed: li
 <br>throughput: {esc(thr)}</p></section>
 <section><h2>Per recipe</h2>
 {_table(["recipe", *statuses], recipe_rows, "no images yet", "recipes")}</section>
-<section><h2>Workers ({len(workers["live"])} live{esc(f", {workers['stale']} stopped heartbeating" if workers["stale"] else "")})</h2>
+<section><h2>Workers ({len(workers["live"])} live{esc(stale_text)})</h2>
 {_table(["id", "host", "pid", "processes", "version", "heartbeat", "processing now"], worker_rows,
         "no live worker", "workers")}</section>
 <section><h2>Recent failures</h2>
