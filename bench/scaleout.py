@@ -48,6 +48,7 @@ from db.engine import make_engine  # noqa: E402
 from jobs.intake import submit_file  # noqa: E402
 from tests import backends  # noqa: E402
 from tests.conftest import TEST_SECTIONS, merge, write_config  # noqa: E402
+from tests.daemon import daemon_env, launch  # noqa: E402
 from tests.imagefiles import photo  # noqa: E402
 from worker.app import build  # noqa: E402
 from worker.settings import load  # noqa: E402
@@ -88,11 +89,7 @@ def make_corpus(root: Path, n: int, size: tuple[int, int]) -> list[Path]:
 
 
 def start_daemon(config: Path) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
-    env["PYTHONPATH"] = str(REPO)
-    return subprocess.Popen([sys.executable, "-m", "worker", "--config", str(config), "worker"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                            cwd=config.parent, start_new_session=True)
+    return launch(config, "worker", new_session=True, env=daemon_env(PYTHONPATH=str(REPO)))
 
 
 def wait_started(proc: subprocess.Popen[str], timeout: float = 60) -> list[str]:

@@ -177,6 +177,8 @@ def _consume(consumer: DarkroomConsumer) -> None:
     """huey's ``Consumer.run`` loop, minus its re-exec on SIGHUP (which would skip our cleanup)."""
     from huey.consumer import ConsumerStopped
 
+    from jobs.huey_private import restart_requested
+
     health_check_ts = time.monotonic()
     while True:
         try:
@@ -184,7 +186,7 @@ def _consume(consumer: DarkroomConsumer) -> None:
         except ConsumerStopped:
             break
     consumer.huey.notify_interrupted_tasks()
-    if consumer._restart:
+    if restart_requested(consumer):
         log.info("SIGHUP: stopping; restart is left to the supervisor (systemd, Procfile)")
 
 

@@ -10,7 +10,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from db.models import Image
 from jobs.embeddings.store import VectorStore
 from tests import backends
 from tests.conftest import backend_params, run_cli
+from tests.daemon import launch
 from tests.imagefiles import photo
 from worker.settings import load
 
@@ -34,10 +34,7 @@ DONE = re.compile(r"image (\S+) completed in")
 
 
 def _start(config: Path) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
-    return subprocess.Popen([sys.executable, "-m", "worker", "--config", str(config), "worker"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                            cwd=config.parent, start_new_session=True)
+    return launch(config, "worker", new_session=True)
 
 
 def _embedded(engine: Engine) -> int:
