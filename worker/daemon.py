@@ -99,7 +99,7 @@ class Reconciler(threading.Thread):
 def run_daemon(app: App, workers: int | None = None) -> int:
     """Run the worker daemon until SIGTERM or SIGINT; returns the exit status.
 
-    >>> run_daemon(build(load("config.toml")))  # `darkroom worker`
+    >>> run_daemon(build(load("config.toml")))  # `darkroom worker`  # doctest: +SKIP
     0
     """
     settings = app.settings
