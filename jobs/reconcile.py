@@ -49,7 +49,7 @@ def reconcile(engine: Engine, enqueue: Callable[[list[str]], None], *, requeue_a
       rows enqueued more than ``requeue_after_s`` ago;
     - otherwise: none (a message per row may still be waiting).
 
-    >>> reconcile(engine, tasks.enqueue_images, requeue_after_s=60, max_attempts=5)
+    >>> reconcile(engine, tasks.enqueue_images, requeue_after_s=60, max_attempts=5)  # doctest: +SKIP
     ReconcileResult(requeued_pending=1, requeued_expired=0, given_up=0)
     """
     now = now or time.time()

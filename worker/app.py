@@ -191,6 +191,6 @@ def worker_id() -> str:
 
 def build(settings: Settings) -> App:
     huey = make_huey(settings.queue)
-    app = App(settings=settings, huey=huey, tasks=tasks.register(huey))
+    app = App(settings=settings, huey=huey, tasks=tasks.register(huey, settings.queue.url))
     app.duties = duties.register(huey, app.duty_env, lambda: context.current().engine)
     return app

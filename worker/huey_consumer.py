@@ -132,9 +132,9 @@ class DarkroomProcessEnvironment(ProcessEnvironment):
 class DarkroomConsumer(Consumer):
     """huey's consumer with the changes described in this module's docstring.
 
-    >>> consumer = DarkroomConsumer(huey, workers=2, worker_type="process",
+    >>> consumer = DarkroomConsumer(huey, workers=2, worker_type="process",  # doctest: +SKIP
     ...                             shutdown_timeout=30.0, on_worker_death=print)
-    >>> consumer.run()  # until SIGTERM or SIGINT
+    >>> consumer.run()  # until SIGTERM or SIGINT  # doctest: +SKIP
     """
 
     worker_class = QuietWorker
