@@ -88,6 +88,13 @@ def make_corpus(root: Path, n: int, size: tuple[int, int]) -> list[Path]:
     return [photo(root / f"b{i:04}.jpg", (w - i % 9, h), color=(i * 7 % 255, 90, 40)) for i in range(n)]
 
 
+def kill_groups(daemons: list[subprocess.Popen[str]]) -> None:
+    """SIGKILL the process group of every daemon still running (cleanup of a run)."""
+    for d in daemons:
+        if d.poll() is None:
+            os.killpg(d.pid, signal.SIGKILL)
+
+
 def start_daemon(config: Path) -> subprocess.Popen[str]:
     return launch(config, "worker", new_session=True, env=daemon_env(PYTHONPATH=str(REPO)))
 
@@ -132,7 +139,7 @@ def run(scenario: Scenario, corpus: list[Path], procs: int, quick: bool, root: P
         app = build(load(configs[0], env={}))
         app.migrate()
         daemons = [start_daemon(c) for c in configs]
-        stack.callback(lambda: [d.poll() is None and os.killpg(d.pid, signal.SIGKILL) for d in daemons])
+        stack.callback(kill_groups, daemons)
         for d in daemons:
             wait_started(d)
         engine = make_engine(app.settings.database.url)

@@ -39,13 +39,13 @@ def _start(config: Path) -> subprocess.Popen[str]:
 
 def _embedded(engine: Engine) -> int:
     with read_sessions(engine)() as s:
-        return s.scalar(select(func.count()).select_from(Image).where(Image.embedded_at.is_not(None)))
+        return s.scalar(select(func.count()).select_from(Image).where(Image.embedded_at.is_not(None))) or 0
 
 
 def _wait_started(proc: subprocess.Popen[str], timeout: float = 60) -> str:
     """Read the daemon's log up to its "started" line (migrated, consuming)."""
     assert proc.stdout is not None
-    seen = []
+    seen: list[str] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
