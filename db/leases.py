@@ -16,7 +16,7 @@ killed, its lease expires after ``lease_s`` and another scheduler may run it.
 ``db/maintenance/runs.py`` (the maintenance duties) uses the same
 :func:`acquire` / :func:`release`.
 
->>> run_once_per_period(engine, "reconcile", 30.0, lambda: {"requeued": 0})
+>>> run_once_per_period(engine, "reconcile", 30.0, lambda: {"requeued": 0})  # doctest: +SKIP
 True
 """
 
@@ -49,7 +49,7 @@ def make_owner() -> str:
 def acquire(engine: Engine, name: str, owner: str, lease_s: float, now: float | None = None) -> bool:
     """Take lease ``name`` for ``lease_s`` seconds; False when someone else holds it.
 
-    >>> acquire(engine, "backup", make_owner(), 600)
+    >>> acquire(engine, "backup", make_owner(), 600)  # doctest: +SKIP
     True
     """
     now = time.time() if now is None else now
@@ -112,7 +112,7 @@ def run_once_per_period(engine: Engine, name: str, period_s: float,
     the runs that did something; ``leases.last_run_at`` still says when it
     last ran). Exceptions from ``fn`` are always recorded, and re-raised.
 
-    >>> run_once_per_period(engine, "sweep", 3600, lambda: {"deleted": 12})
+    >>> run_once_per_period(engine, "sweep", 3600, lambda: {"deleted": 12})  # doctest: +SKIP
     True
     """
     owner = owner or make_owner()

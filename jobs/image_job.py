@@ -216,8 +216,8 @@ class Attempt:
     """The files one attempt writes: under ``.tmp-<token>-`` names until the lease holder moves them.
 
     >>> attempt = Attempt(media_dir)                       # doctest: +SKIP
-    >>> attempt.write(media_dir / rel, data)               # .tmp-<token>-320.webp
-    >>> attempt.move_into_place()                          # inside images.complete
+    >>> attempt.write(media_dir / rel, data)               # .tmp-<token>-320.webp  # doctest: +SKIP
+    >>> attempt.move_into_place()                          # inside images.complete  # doctest: +SKIP
     """
 
     def __init__(self, media_dir: Path) -> None:

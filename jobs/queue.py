@@ -6,17 +6,13 @@ made, so producers (CLI, API) and consumers agree on task names.
 
 from __future__ import annotations
 
-import os
-import threading
-import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from huey import Huey, PriorityRedisExpireHuey, SqliteHuey
-from huey.storage import SqliteStorage
 
 from db.errors import BackendUnreachable
+from jobs.huey_private import TunedSqliteStorage
 
 
 @dataclass(frozen=True)
@@ -59,37 +55,6 @@ class QueueConfig:
             raise ValueError("busy_timeout_s: expected a number > 0")
         if self.result_ttl_s < 1:
             raise ValueError("result_ttl_s: expected an integer >= 1")
-
-
-class TunedSqliteStorage(SqliteStorage):
-    """huey's SQLite storage with ``synchronous=NORMAL`` (WAL keeps it durable
-    against process crashes; enqueue is ~3x faster than FULL on this machine),
-    made safe across ``fork``.
-
-    huey closes the connection once before it forks its first workers, but a
-    worker restarted by the health check is forked later from a consumer whose
-    reconciler thread has used the queue since: the child would inherit an
-    open SQLite connection (which must never cross a fork) and perhaps a
-    locked ``threading.Lock``. After a fork the child drops both and opens
-    its own connection on first use.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        ref = weakref.ref(self)
-
-        def _forget_in_child() -> None:
-            storage = ref()
-            if storage is not None:
-                storage._conn = None  # abandoned, not closed: the parent still uses it
-                storage.lock = threading.Lock()
-
-        os.register_at_fork(after_in_child=_forget_in_child)
-
-    def _create_connection(self):  # type: ignore[no-untyped-def]
-        conn = super()._create_connection()
-        conn.execute("pragma synchronous=NORMAL")
-        return conn
 
 
 class DarkroomSqliteHuey(SqliteHuey):

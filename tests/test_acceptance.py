@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,16 +11,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import all_backends, run_cli, wait_for
+from tests.daemon import launch
 from tests.imagefiles import photo
 
 pytestmark = pytest.mark.acceptance
 
 
 def start_worker(config: Path, *args: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
-    return subprocess.Popen([sys.executable, "-m", "worker", "--config", str(config), "worker", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                            cwd=config.parent)
+    return launch(config, "worker", *args)
 
 
 

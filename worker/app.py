@@ -27,6 +27,7 @@ from jobs.imaging.recipes import DEFAULT as DEFAULT_RECIPE
 from jobs.imaging.recipes import to_recipe
 from jobs.imaging.types import Limits, Recipe
 from jobs.maintenance import duties
+from jobs.maintenance.duties import DutyEnv
 from jobs.outage import OUTAGES
 from jobs.queue import make_huey, sqlite_queue_path
 from worker.settings import Settings
@@ -124,7 +125,7 @@ class App:
         return ctx
 
     @property
-    def duty_env(self) -> duties.DutyEnv:
+    def duty_env(self) -> DutyEnv:
         s = self.settings
         return duties.DutyEnv(settings=s.maintenance, media_dir=s.paths.media_dir,
                               queue_db=sqlite_queue_path(s.queue.url),
@@ -191,6 +192,6 @@ def worker_id() -> str:
 
 def build(settings: Settings) -> App:
     huey = make_huey(settings.queue)
-    app = App(settings=settings, huey=huey, tasks=tasks.register(huey))
+    app = App(settings=settings, huey=huey, tasks=tasks.register(huey, settings.queue.url))
     app.duties = duties.register(huey, app.duty_env, lambda: context.current().engine)
     return app

@@ -30,7 +30,7 @@ from db.errors import unreachable_from
 from db.maintenance.checkpoint import checkpoint_on_shutdown
 from jobs.maintenance import duties
 from jobs.outage import OUTAGES
-from jobs.queue import describe_queue_url, unreachable_queue
+from jobs.queue import describe_queue_url, ping, unreachable_queue
 from jobs.reconcile import reconcile
 from worker import services, startup
 from worker.app import App
@@ -68,21 +68,29 @@ class Reconciler(threading.Thread):
     def __init__(self, app: App, owner: str) -> None:
         super().__init__(name="reconciler", daemon=True)
         self.app, self.owner, self.stop = app, owner, threading.Event()
-        self._where = ""
+        self._where = ""  # the backend of the outage this thread is in, if any
+        self._queue_down = False
 
     def run(self) -> None:
         tick = max(self.app.settings.jobs.reconcile_interval_s / 4, 0.05)
         while True:
             try:
                 reconcile_guarded(self.app, self.owner)
-                OUTAGES.up(self._where)
+                if self._where:
+                    # A run may not touch the queue at all (another daemon's turn, nothing
+                    # pending): the queue is back only once it answers. Without this
+                    # check the log said "back" and "unreachable" every tick of an outage.
+                    if self._queue_down:
+                        ping(self.app.huey)
+                    OUTAGES.up(self._where)
+                    self._where, self._queue_down = "", False
             except Exception as exc:
-                down = (unreachable_from(exc, self.app.settings.database.url)
-                        or unreachable_queue(exc, self.app.settings.queue.url))
+                queue_down = unreachable_queue(exc, self.app.settings.queue.url)
+                down = unreachable_from(exc, self.app.settings.database.url) or queue_down
                 if down is None:
                     log.exception("reconciler run failed; will try again")
                 else:  # an outage: logged once by the outage log, not every tick
-                    self._where = down.where
+                    self._where, self._queue_down = down.where, down is queue_down
                     OUTAGES.down(down.where, down.reason)
             if self.stop.wait(tick):
                 return
@@ -91,7 +99,7 @@ class Reconciler(threading.Thread):
 def run_daemon(app: App, workers: int | None = None) -> int:
     """Run the worker daemon until SIGTERM or SIGINT; returns the exit status.
 
-    >>> run_daemon(build(load("config.toml")))  # `darkroom worker`
+    >>> run_daemon(build(load("config.toml")))  # `darkroom worker`  # doctest: +SKIP
     0
     """
     settings = app.settings
@@ -177,6 +185,8 @@ def _consume(consumer: DarkroomConsumer) -> None:
     """huey's ``Consumer.run`` loop, minus its re-exec on SIGHUP (which would skip our cleanup)."""
     from huey.consumer import ConsumerStopped
 
+    from jobs.huey_private import restart_requested
+
     health_check_ts = time.monotonic()
     while True:
         try:
@@ -184,7 +194,7 @@ def _consume(consumer: DarkroomConsumer) -> None:
         except ConsumerStopped:
             break
     consumer.huey.notify_interrupted_tasks()
-    if consumer._restart:
+    if restart_requested(consumer):
         log.info("SIGHUP: stopping; restart is left to the supervisor (systemd, Procfile)")
 
 

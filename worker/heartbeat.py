@@ -27,7 +27,7 @@ from importlib import metadata
 from sqlalchemy import Engine, and_, delete, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from db.engine import read_sessions, write_session
+from db.engine import read_sessions, rowcount, write_session
 from db.models import Worker
 from worker.sections import HeartbeatSettings
 
@@ -58,8 +58,8 @@ def beat(engine: Engine, worker_id: str, now: float | None = None) -> bool:
     """Refresh the heartbeat; False if the row is gone (pruned by someone)."""
     now = now or time.time()
     with write_session(engine) as s:
-        return s.execute(update(Worker).where(Worker.id == worker_id)
-                         .values(heartbeat_at=now, stopped_at=None)).rowcount == 1
+        return rowcount(s.execute(update(Worker).where(Worker.id == worker_id)
+                                  .values(heartbeat_at=now, stopped_at=None))) == 1
 
 
 def mark_stopped(engine: Engine, worker_id: str, now: float | None = None) -> None:
@@ -79,9 +79,9 @@ def reap(engine: Engine, timeout_s: float, prune_after_s: float, now: float | No
     with write_session(engine) as s:
         for w in stale:
             # Compare-and-set: when several daemons notice, one reports it.
-            hit = s.execute(update(Worker).where(
+            hit = rowcount(s.execute(update(Worker).where(
                 Worker.id == w.id, Worker.stopped_at.is_(None), Worker.heartbeat_at == w.heartbeat_at)
-                .values(stopped_at=w.heartbeat_at)).rowcount
+                .values(stopped_at=w.heartbeat_at)))
             if hit:
                 crashed.append(w)
         s.execute(delete(Worker).where(or_(

@@ -64,7 +64,7 @@ def due(engine: Engine, name: str, period_s: float, now: float | None = None) ->
     A worker calls this at start for each duty and runs the due ones once:
     a week of downtime gives one backup, not one per missed night.
 
-    >>> due(engine, "backup", 86_400)
+    >>> due(engine, "backup", 86_400)  # doctest: +SKIP
     True
     """
     now = time.time() if now is None else now
@@ -83,7 +83,7 @@ def run_duty(engine: Engine, name: str, fn: Callable[[], Mapping[str, Any] | Non
     whoever catches them reports them once (the CLI's one line, the periodic
     task's log line).
 
-    >>> run_duty(engine, "optimize", lambda: {"analyzed": True}, lease_s=600).outcome
+    >>> run_duty(engine, "optimize", lambda: {"analyzed": True}, lease_s=600).outcome  # doctest: +SKIP
     'ok'
     """
     owner = owner or make_owner()
@@ -136,7 +136,7 @@ def _record_end(engine: Engine, run_id: int, finished: float, outcome: str, figu
 def last_runs(engine: Engine) -> list[dict[str, Any]]:
     """The latest recorded run of each duty, for ``darkroom status``.
 
-    >>> [r["name"] for r in last_runs(engine)]
+    >>> [r["name"] for r in last_runs(engine)]  # doctest: +SKIP
     ['backup', 'checkpoint', 'optimize']
     """
     runs = MaintenanceRun.__table__

@@ -6,7 +6,7 @@ the new model covers everything the embedding step drops the old table and
 searches move over.
 
 >>> hits = similar(engine, store, embedder, "0190c8e2-...", limit=5)   # doctest: +SKIP
->>> [(h.image_id, round(h.distance, 3)) for h in hits]
+>>> [(h.image_id, round(h.distance, 3)) for h in hits]  # doctest: +SKIP
 [('0190c8e3-...', 0.012), ...]
 """
 

@@ -27,7 +27,7 @@ skipped; a refused *configuration* (401/403/404, wrong dimension) backs off
 like an outage and logs one ERROR.
 
 >>> result = run_step(engine, store, LocalEmbedder(), EmbeddingSettings(), media_dir, "me")  # doctest: +SKIP
->>> result.outcome, result.embedded
+>>> result.outcome, result.embedded  # doctest: +SKIP
 ('done', 64)
 """
 

@@ -56,7 +56,7 @@ def render(path: Path, recipe: Recipe, limits: Limits, threads: Callable[[], int
 
     ``threads`` is asked, once the pixels are ready, how many threads the encodes may use (default 1).
 
-    >>> recipe = Recipe(widths=(320, 640), encoders=(EncoderSpec("webp", 80, 4),))
+    >>> recipe = Recipe(widths=(320, 640), encoders=(EncoderSpec("webp", 80, 4),))  # doctest: +SKIP
     >>> r = render(Path("photo.jpg"), recipe, Limits())  # doctest: +SKIP
     >>> [(v.width, v.format) for v in r.variants]  # doctest: +SKIP
     [(320, 'webp'), (640, 'webp')]

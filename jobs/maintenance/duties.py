@@ -137,7 +137,7 @@ def run(name: str, engine: Engine, env: DutyEnv, *, full: bool = False, to: Path
         min_interval_s: float = 0.0, by_hand: bool = False) -> runs.RunResult:
     """Run duty ``name`` now, under its lease, recorded (``by_hand``: see :func:`duty_body`).
 
-    >>> run("backup", engine, env).figures["path"]
+    >>> run("backup", engine, env).figures["path"]  # doctest: +SKIP
     'data/backups/app-20250101T033000123456Z.db'
     """
     if name not in DUTIES:

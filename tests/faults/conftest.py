@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import TEST_SECTIONS, merge, write_config
+from tests.daemon import Daemon
 from tests.faults.servers import PostgresServer, RedisServer
-from tests.ops.conftest import WorkerProcess
 
 # Outages in tests last seconds: short backoffs so recovery is noticed at once.
 FAULT_SECTIONS: dict[str, dict[str, Any]] = {
@@ -121,15 +121,15 @@ def fault_config(tmp_path: Path) -> Callable[..., Path]:
 
 
 @pytest.fixture
-def start_worker() -> Iterator[Callable[..., WorkerProcess]]:
-    started: list[WorkerProcess] = []
+def start_worker() -> Iterator[Callable[..., Daemon]]:
+    started: list[Daemon] = []
 
-    def _start(config: Path, *args: str) -> WorkerProcess:
-        w = WorkerProcess(config, *args)
+    def _start(config: Path, *args: str) -> Daemon:
+        w = Daemon(config, *args, new_session=True)
         started.append(w)
         return w
 
     yield _start
     for w in started:
         w.stop()
-        w.kill_group()
+        w.cleanup()

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from db import images
 from db.engine import write_session
 from db.models import MaintenanceRun
 from tests.conftest import run_cli
+from tests.daemon import launch
 from tests.ops.conftest import Batch
 from worker import heartbeat
 from worker.app import App, build
@@ -106,10 +106,7 @@ def test_status_shows_the_last_run_of_each_duty(app: App) -> None:
 
 def test_status_watch_refreshes_until_interrupted(config_path: Path) -> None:
     run_cli(config_path, "migrate")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
-    proc = subprocess.Popen([sys.executable, "-m", "worker", "--config", str(config_path), "status",
-                             "--watch", "--json", "--interval", "0.2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = launch(config_path, "status", "--watch", "--json", "--interval", "0.2", stderr=subprocess.PIPE)
     assert proc.stdout is not None
     first, second = proc.stdout.readline(), proc.stdout.readline()  # one JSON object per refresh
     proc.send_signal(signal.SIGINT)

@@ -13,6 +13,7 @@ import pytest
 
 from db.engine import write_session
 from db.models import ImageVariant
+from tests.daemon import launch
 from tests.ops.conftest import Batch
 from worker.app import App
 from worker.status.web.server import ServeSettings, StatusServer, make_server
@@ -147,12 +148,8 @@ def test_page_is_read_only_and_answers_only_to_localhost(server: StatusServer) -
 def test_serve_command_serves_until_interrupted(config_path: Path, app: App) -> None:
     import signal
     import subprocess
-    import sys
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
-    proc = subprocess.Popen([sys.executable, "-m", "worker", "--config", str(config_path), "serve",
-                             "--port", "0"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                            text=True, env=env)
+    proc = launch(config_path, "serve", "--port", "0", stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         assert proc.stderr is not None
         line = ""

@@ -10,7 +10,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from db.models import Image
 from jobs.embeddings.store import VectorStore
 from tests import backends
 from tests.conftest import backend_params, run_cli
+from tests.daemon import launch
 from tests.imagefiles import photo
 from worker.settings import load
 
@@ -34,21 +34,18 @@ DONE = re.compile(r"image (\S+) completed in")
 
 
 def _start(config: Path) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
-    return subprocess.Popen([sys.executable, "-m", "worker", "--config", str(config), "worker"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                            cwd=config.parent, start_new_session=True)
+    return launch(config, "worker", new_session=True)
 
 
 def _embedded(engine: Engine) -> int:
     with read_sessions(engine)() as s:
-        return s.scalar(select(func.count()).select_from(Image).where(Image.embedded_at.is_not(None)))
+        return s.scalar(select(func.count()).select_from(Image).where(Image.embedded_at.is_not(None))) or 0
 
 
 def _wait_started(proc: subprocess.Popen[str], timeout: float = 60) -> str:
     """Read the daemon's log up to its "started" line (migrated, consuming)."""
     assert proc.stdout is not None
-    seen = []
+    seen: list[str] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
