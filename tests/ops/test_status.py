@@ -174,6 +174,8 @@ def test_status_reads_the_vector_store_again_only_when_a_table_changed(app: App)
         return {"path": str(directory), "rows": -1, "models": {}}
 
     cache = app.settings.paths.data_dir / CACHE_NAME
-    assert cached_rows(directory, cache, read)["rows"] == 2 and reads == []  # unchanged: kept counts
+    kept = cached_rows(directory, cache, read)
+    assert kept is not None and kept["rows"] == 2 and reads == []  # unchanged: the kept counts
     store.upsert("local-v1", ["e"], rng.random((1, 8), dtype=np.float32))
-    assert cached_rows(directory, cache, read)["rows"] == -1 and reads == [1]
+    fresh = cached_rows(directory, cache, read)
+    assert fresh is not None and fresh["rows"] == -1 and reads == [1]
