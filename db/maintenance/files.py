@@ -19,6 +19,7 @@ from pathlib import Path
 from sqlalchemy import Engine, inspect
 from sqlalchemy.exc import SQLAlchemyError
 
+from db.errors import DatabaseBusy, DatabaseUnreachable
 from db.maintenance.errors import TargetError
 
 DEFAULT_BUSY_MS = 5_000
@@ -96,7 +97,7 @@ def require_database(engine: Engine) -> None:
             pass
     try:
         present = inspect(engine).has_table("maintenance_runs")
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, DatabaseBusy, DatabaseUnreachable) as exc:
         url = engine.url.render_as_string(hide_password=True)
         raise TargetError(f"database cannot be reached: {url} ({exc.__class__.__name__}: "
                           f"{str(exc).splitlines()[0]})") from exc
