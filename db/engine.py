@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Engine, Result, create_engine, event
@@ -40,6 +41,25 @@ class SqliteTuning:
 def is_sqlite(engine_or_url: Engine | str) -> bool:
     url = engine_or_url.url if isinstance(engine_or_url, Engine) else make_url(engine_or_url)
     return url.get_backend_name() == "sqlite"
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a ``sqlite:///`` URL, its ``?query`` dropped (None for other backends and ``:memory:``).
+
+    The one reading of a SQLite URL as a path: the database, the queue
+    (huey's ``sqlite:///`` URL has the same form), maintenance, status.
+
+    >>> sqlite_file("sqlite:////srv/darkroom/app.db?timeout=5")
+    PosixPath('/srv/darkroom/app.db')
+    >>> sqlite_file("sqlite:///data/queue.db"), sqlite_file("redis://localhost:6379/0")
+    (PosixPath('data/queue.db'), None)
+    """
+    if not url.startswith("sqlite"):
+        return None
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
+        return None
+    return Path(u.database)
 
 
 def make_engine(url: str, tuning: SqliteTuning = SqliteTuning(), **kwargs: Any) -> Engine:

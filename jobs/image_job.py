@@ -64,8 +64,7 @@ def process_image(ctx: JobContext, image_id: str) -> str:
         return "skipped"
     if claimed.attempts > ctx.max_attempts:
         # Released by a shutdown or a dead worker after its last attempt.
-        error = (f"gave up after {ctx.max_attempts} attempts; last error: "
-                 f"{claimed.error or 'interrupted while processing'}")
+        error = images.gave_up(ctx.max_attempts, claimed.error or "interrupted while processing")
         images.fail(ctx.engine, image_id, error, owner)
         _log_done(image_id, "failed", t0, {}, error, logging.WARNING)
         return "failed"
@@ -328,7 +327,7 @@ def _retry_or_give_up(ctx: JobContext, claimed: images.Claimed, owner: str, exc:
                       t0: float) -> str:
     message = str(exc)
     if claimed.attempts >= ctx.max_attempts:
-        error = f"gave up after {claimed.attempts} attempts; last error: {message}"
+        error = images.gave_up(claimed.attempts, message)
         persist(ctx, "failure", lambda: images.fail(ctx.engine, claimed.id, error, owner))
         _log_done(claimed.id, "failed", t0, {}, error, logging.WARNING)
         return "failed"

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from db.engine import sqlite_file
 from db.errors import PermanentError
 from jobs.embeddings.settings import EmbeddingSettings
 from jobs.embeddings.text import SearchSettings
@@ -293,11 +294,11 @@ def resolve_paths(settings: Settings) -> Settings:
         return p if p.is_absolute() else (base / p)
 
     def sqlite_url(url: str) -> str:
-        if not url.startswith("sqlite:///") or url == "sqlite:///:memory:":
+        path = sqlite_file(url)
+        if path is None:
             return url
-        path = Path(url[len("sqlite:///"):].split("?")[0])
-        query = url[len("sqlite:///") + len(str(path)):]
-        return f"sqlite:///{absolute(path)}{query}"
+        _, mark, query = url.partition("?")
+        return f"sqlite:///{absolute(path)}{mark}{query}"
 
     return dataclasses.replace(
         settings,

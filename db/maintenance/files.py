@@ -19,6 +19,7 @@ from pathlib import Path
 from sqlalchemy import Engine, inspect
 from sqlalchemy.exc import SQLAlchemyError
 
+from db.engine import sqlite_file
 from db.errors import DatabaseBusy, DatabaseUnreachable
 from db.maintenance.errors import TargetError
 
@@ -29,10 +30,10 @@ def sqlite_path(engine: Engine) -> Path | None:
     """The file of an SQLite engine; ``None`` for other databases."""
     if engine.url.get_backend_name() != "sqlite":
         return None
-    database = engine.url.database
-    if not database or database == ":memory:":
+    path = sqlite_file(engine.url.render_as_string(hide_password=False))
+    if path is None:
         raise TargetError("the database is in memory: there is no file to maintain")
-    return Path(database)
+    return path
 
 
 def require_file(path: Path, what: str = "database") -> Path:
