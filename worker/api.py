@@ -15,7 +15,6 @@ database is retried with backoff. See docs/api.md.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import time
@@ -150,17 +149,13 @@ class Darkroom:
             if not path.is_file():
                 raise FileNotFoundError(f"no such file: {path}")
 
-            def copy(out: Any) -> None:
-                with open(path, "rb") as inp:
-                    for chunk in iter(lambda: inp.read(1024 * 1024), b""):
-                        out.write(chunk)
-
-            self._store_and_insert(image_id, filename or path.name, path.suffix, metadata, copy, stored)
+            self._store_and_insert(image_id, filename or path.name, path.suffix, metadata,
+                                   lambda out: out.copy_from(path), stored)
         self._enqueue(image_id)
         return image_id
 
     def _store_and_insert(self, image_id: str, filename: str, ext: str, metadata: dict[str, Any] | None,
-                          write: Callable[[Any], None], recipe: str | None = None) -> None:
+                          write: Callable[[media.NewOriginal], Any], recipe: str | None = None) -> None:
         """Write the original under a temporary name, insert the row, then rename it into place.
 
         The row goes in with ``enqueued_at`` set, so the reconciler leaves it
@@ -168,22 +163,13 @@ class Darkroom:
         happen; the temporary name means an id that turns out to be taken
         never overwrites that image's original.
         """
-        media_dir = self.app.settings.paths.media_dir
-        rel = media.original_relpath(image_id, ext)
-        dest = media_dir / rel
-        fd, tmp = media.open_temp(dest.parent, dest.name)  # mode 0666 & ~umask, like any file
-        try:
-            hasher = _HashingWriter(os.fdopen(fd, "wb"))
-            with hasher:
-                write(hasher)
-            mime = sniff(_head(tmp)) or "application/octet-stream"
-            self._insert(image_id, {"filename": filename, "original_path": rel, "mime_type": mime,
-                                        "size": hasher.size, "hash": hasher.hexdigest(), "metadata": metadata,
-                                        "recipe": recipe})
-            os.replace(tmp, dest)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        with media.new_original(self.app.settings.paths.media_dir, image_id, ext) as original:
+            write(original)
+            original.close()
+            mime = sniff(_head(original.tmp)) or "application/octet-stream"
+            self._insert(image_id, {"filename": filename, "original_path": original.rel, "mime_type": mime,
+                                    "size": original.size, "hash": original.digest, "metadata": metadata,
+                                    "recipe": recipe})
 
     def _insert(self, image_id: str, row: dict[str, Any]) -> None:
         try:
@@ -341,22 +327,4 @@ def _head(path: Path) -> bytes:
         return fh.read(64)
 
 
-class _HashingWriter:
-    """A binary file wrapper that counts and hashes what is written."""
 
-    def __init__(self, fh: Any) -> None:
-        self.fh, self.size, self._h = fh, 0, hashlib.sha256()
-
-    def write(self, data: bytes) -> int:
-        self._h.update(data)
-        self.size += len(data)
-        return self.fh.write(data)
-
-    def hexdigest(self) -> str:
-        return self._h.hexdigest()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.fh.close()
