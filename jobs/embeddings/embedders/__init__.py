@@ -2,7 +2,7 @@
 
 >>> from jobs.embeddings.embedders import LocalEmbedder, EmbedInput
 >>> LocalEmbedder().model
-'local-v1'
+'local-v2'
 """
 
 from .base import (
@@ -36,7 +36,7 @@ def make_embedder(kind: str, http: HttpEmbedderSettings | None = None, **kwargs:
     """Build the embedder named in config: ``local`` or ``http``.
 
     >>> make_embedder("local").model
-    'local-v1'
+    'local-v2'
     """
     if kind == "local":
         return LocalEmbedder()
