@@ -11,8 +11,8 @@ Three blocks, each L2-normalised, then weighted and normalised together:
 
 It finds resized, re-encoded, slightly cropped and brightness-shifted copies
 of a photo; it is *not* semantic (two different cats are not close).
-Change ``VERSION`` whenever the vectors would change: it is in the model name,
-so a change re-embeds everything.
+Change ``VERSION`` (``LOCAL_VERSION`` in :mod:`.names`) whenever the vectors
+would change: it is in the model name, so a change re-embeds everything.
 
 The descriptor is computed from a copy of at most 256 px that the image job
 makes from the pixels it already decoded (:mod:`jobs.imaging.embed_copy`):
@@ -33,13 +33,14 @@ import numpy as np
 from PIL import Image
 
 from .base import EmbedInput, InputRejected, check_vectors
+from .names import LOCAL_VERSION, local_model_name
 
 if TYPE_CHECKING:
     from jobs.imaging.types import Limits, Recipe
 
 log = logging.getLogger(__name__)
 
-VERSION = 2
+VERSION = LOCAL_VERSION  # defined in .names (the config loader reads it without numpy)
 WORK_SIDE_PX = 64  # histograms and gradients are computed on a copy this size
 DCT_SIDE_PX = 32
 DCT_KEEP = 8  # keep the DCT_KEEP x DCT_KEEP lowest frequencies
@@ -83,7 +84,7 @@ class LocalEmbedder:
     (1, 295)
     """
 
-    model = f"local-v{VERSION}"
+    model = local_model_name()
     dim = HUE_BINS * SAT_BINS * VAL_BINS + ORIENT_BINS * (1 + GRID * GRID) + DCT_KEEP * DCT_KEEP - 1
 
     def __init__(self, load: Loader | None = None) -> None:
