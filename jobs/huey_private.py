@@ -30,6 +30,9 @@ checked here (and by the daemon tests in tests/reliability and tests/faults):
     the registered periodic tasks (tests check that every maintenance duty is
     scheduled; the public ``read_periodic`` filters by the current time).
 
+``jobs/huey_import.py`` also reaches into huey: it imports huey with redis-py and
+psycopg blocked, then hands ``huey.storage`` its redis names back for a Redis queue.
+
 Besides these, ``worker/huey_consumer.py`` overrides huey's ``Worker.loop``,
 ``Scheduler.loop`` and ``Consumer.check_worker_health``, and ``worker/daemon.py``
 calls ``Consumer.loop``: public names without a documented contract, kept to
@@ -45,8 +48,7 @@ import time
 import weakref
 from typing import Any
 
-from huey import Huey
-from huey.storage import SqliteStorage
+from jobs.huey_import import Huey, SqliteStorage
 
 
 class TunedSqliteStorage(SqliteStorage):

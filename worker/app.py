@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from huey import Huey
 from sqlalchemy import Engine
 
 from db import migrate
@@ -23,6 +22,7 @@ from db.ids import uuid7
 from jobs import context, tasks
 from jobs.context import JobContext
 from jobs.embeddings.settings import EmbeddingSettings
+from jobs.huey_import import Huey
 from jobs.imaging.recipes import DEFAULT as DEFAULT_RECIPE
 from jobs.imaging.recipes import to_recipe
 from jobs.imaging.types import Limits, Recipe

@@ -16,15 +16,18 @@ from typing import Any
 
 import click
 
-from db.errors import DarkroomError
-from jobs.imaging.recipes import UnknownRecipe
 from worker import logs
 from worker.context import Ctx
-from worker.settings import ConfigError
 
 
 class DarkroomGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
+        # Imported here, not at the top: `darkroom --help` never gets this far
+        # and must not pay for SQLAlchemy (db.errors) or the settings.
+        from db.errors import DarkroomError
+        from jobs.imaging.recipes import UnknownRecipe
+        from worker.settings import ConfigError
+
         try:
             return super().invoke(ctx)
         except ConfigError as exc:
