@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, and_, delete, false, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from db.engine import read_sessions, rowcount, write_session
 from db.errors import UnknownImages
@@ -176,6 +175,8 @@ def complete(engine: Engine, image_id: str, owner: str, facts: dict[str, Any],
 
 
 def upsert_variants(session: Any, image_id: str, variants: Sequence[VariantRow], now: float) -> None:
+    from sqlalchemy.dialects import postgresql, sqlite  # only writers need them (not status)
+
     dialect = session.get_bind().dialect.name
     ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
     keep = {(v.width, v.format) for v in variants}

@@ -22,6 +22,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -110,6 +111,10 @@ class Image(Base):
     embedded_at: Mapped[float | None] = mapped_column(Float)
     duplicate_of: Mapped[str | None] = mapped_column(Text)
     duplicate_score: Mapped[float | None] = mapped_column(Float)
+    # The vector the image job computed (local embedder; float32 bytes), until the embedding step
+    # writes it to LanceDB and clears both (revision 0004).
+    pending_vector: Mapped[bytes | None] = mapped_column(LargeBinary)
+    pending_vector_model: Mapped[str | None] = mapped_column(Text)
 
     variants: Mapped[list[ImageVariant]] = relationship(
         back_populates="image", cascade="all, delete-orphan", passive_deletes=True

@@ -158,9 +158,11 @@ def _render_and_store(ctx: JobContext, claimed: images.Claimed,
     vdir = media.variant_dir(ctx.media_dir, claimed.id)
     if claimed.attempts > 1:
         remove_temp_files(vdir)  # left by an attempt that was killed while writing
+    inline = _embeds_inline(ctx)
     try:
         with running.job(ctx.lanes_dir):
-            rendered = imaging.render(source, recipe, ctx.limits, lambda: running.encode_threads(ctx.lanes_dir))
+            rendered = imaging.render(source, recipe, ctx.limits, lambda: running.encode_threads(ctx.lanes_dir),
+                                      embed_copy=inline)
     except imaging.ImageRejected as exc:
         raise PermanentError(str(exc)) from exc
     except MemoryError as exc:
@@ -182,7 +184,24 @@ def _render_and_store(ctx: JobContext, claimed: images.Claimed,
         "gps": json.dumps(rendered.gps) if rendered.gps else None,
         "placeholder": rendered.placeholder, "dominant_color": rendered.dominant_color,
     }
+    if inline:  # the local embedder on the pixels decoded above; the embedding step only writes it
+        from jobs.embeddings import inline as inline_embedding
+
+        t = time.perf_counter()
+        copy = rendered.embed_copy
+        facts.update(inline_embedding.vector_facts(inline_embedding.describe(copy) if copy is not None else None))
+        timings["embed"] = time.perf_counter() - t + timings.pop("embed_copy", 0.0)
+    else:  # no stale vector of an earlier render stays on the row
+        facts.update(pending_vector=None, pending_vector_model=None)
     return facts, rows, timings
+
+
+def _embeds_inline(ctx: JobContext) -> bool:
+    """True when the configured embedder is ``local``: the job computes the vector itself."""
+    from jobs.embeddings.task import settings_of
+
+    cfg = settings_of(ctx)
+    return cfg is not None and cfg.embedder == "local"
 
 
 def _check_readable(source: Path, original_path: str) -> None:

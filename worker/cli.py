@@ -17,11 +17,8 @@ from typing import Any, NoReturn
 
 import click
 
-from db.errors import DarkroomError
-from jobs.imaging.recipes import UnknownRecipe
 from worker import logs
 from worker.context import Ctx
-from worker.settings import ConfigError
 
 
 class DarkroomGroup(click.Group):
@@ -33,6 +30,12 @@ class DarkroomGroup(click.Group):
             _usage_error(exc)
 
     def invoke(self, ctx: click.Context) -> Any:
+        # Imported here, not at the top: `darkroom --help` never gets this far
+        # and must not pay for SQLAlchemy (db.errors) or the settings.
+        from db.errors import DarkroomError
+        from jobs.imaging.recipes import UnknownRecipe
+        from worker.settings import ConfigError
+
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:  # a subcommand's missing argument, bad option or bad value

@@ -23,11 +23,10 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from huey import Huey
-
 from db import images, leases
 from db.errors import unreachable_from
 from db.maintenance.checkpoint import checkpoint_on_shutdown
+from jobs.huey_import import Huey
 from jobs.maintenance import duties
 from jobs.outage import OUTAGES
 from jobs.queue import describe_queue_url, ping, unreachable_queue
@@ -180,8 +179,7 @@ def _wait_and_migrate(app: App) -> bool:
 
 def _consume(consumer: DarkroomConsumer) -> None:
     """huey's ``Consumer.run`` loop, minus its re-exec on SIGHUP (which would skip our cleanup)."""
-    from huey.consumer import ConsumerStopped
-
+    from jobs.huey_import import ConsumerStopped
     from jobs.huey_private import restart_requested
 
     health_check_ts = time.monotonic()

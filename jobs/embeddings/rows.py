@@ -29,6 +29,9 @@ class Candidate:
     original_path: str
     metadata: str | None
     created_at: int | None
+    recipe: str | None = None  # the file is decoded as this recipe's job decoded it
+    pending_vector: bytes | None = None  # the image job's vector (jobs/embeddings/inline.py) ...
+    pending_vector_model: str | None = None  # ... and the model that made it
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,8 @@ def candidates(engine: Engine, model: str, limit: int) -> list[Candidate]:
     """Completed images without an embedding for ``model``, oldest completion first."""
     with read_sessions(engine)() as s:
         rows = s.execute(
-            select(Image.id, Image.filename, Image.original_path, Image.metadata_, Image.created_at)
+            select(Image.id, Image.filename, Image.original_path, Image.metadata_, Image.created_at, Image.recipe,
+                   Image.pending_vector, Image.pending_vector_model)
             .where(_lacking(model))
             .order_by(Image.completed_at, Image.id)
             .limit(limit)
@@ -61,7 +65,8 @@ def lacking_count(engine: Engine, model: str) -> int:
 
 
 def record_embedded(engine: Engine, model: str, done: Sequence[Embedded]) -> list[str]:
-    """Mark ``done`` embedded by ``model``; returns the ids whose row is gone or no longer completed."""
+    """Mark ``done`` embedded by ``model`` (their pending vectors are spent); returns the ids whose row
+    is gone or no longer completed."""
     now = time.time()
     lost = []
     with write_session(engine) as s:
@@ -69,7 +74,7 @@ def record_embedded(engine: Engine, model: str, done: Sequence[Embedded]) -> lis
             n = s.execute(
                 update(Image).where(Image.id == e.id, Image.status == Status.COMPLETED.value)
                 .values(embedding_model=model, embedded_at=now, duplicate_of=e.duplicate_of,
-                        duplicate_score=e.duplicate_score)
+                        duplicate_score=e.duplicate_score, pending_vector=None, pending_vector_model=None)
             ).rowcount
             if n != 1:
                 lost.append(e.id)
@@ -83,6 +88,7 @@ def record_refused(engine: Engine, model: str, refused: dict[str, str]) -> None:
             s.execute(
                 update(Image).where(Image.id == image_id, Image.status == Status.COMPLETED.value)
                 .values(embedding_model=model, embedded_at=None, duplicate_of=None, duplicate_score=None,
+                        pending_vector=None, pending_vector_model=None,
                         error=(EMBEDDING_ERROR_PREFIX + reason)[:2000])
             )
 

@@ -46,13 +46,13 @@ def test_an_outage_is_held_in_columns_and_handed_to_the_next_holder(tmp_path: Pa
     engine.dispose()
 
 
-def test_migration_0004_moves_an_outage_out_of_the_owner_and_back(tmp_path: Path) -> None:
-    engine = _engine(tmp_path, "0003")
+def test_migration_0005_moves_an_outage_out_of_the_owner_and_back(tmp_path: Path) -> None:
+    engine = _engine(tmp_path, "0004")
     until = time.time() + 600
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO leases (name, owner, expires_at) VALUES "
                           "(:n, 'outage:3:vector store', :t), ('backup', 'host-1:42', NULL)"), {"n": NAME, "t": until})
-    migrate.upgrade(engine, "0004")
+    migrate.upgrade(engine, "0005")
     assert _row(engine) == ("outage:3:vector store", 3, "vector store")
     state = lease.state(engine, NAME)
     assert state is not None and state.expires_at == until and state.outages == 3  # the backoff runs out as planned
@@ -63,7 +63,7 @@ def test_migration_0004_moves_an_outage_out_of_the_owner_and_back(tmp_path: Path
     with engine.begin() as conn:  # an outage recorded by the new code goes back into the owner on downgrade
         conn.execute(text("UPDATE leases SET owner = 'worker-a', outages = 5, outage_kind = 'outage' "
                           "WHERE name = :n"), {"n": NAME})
-    command.downgrade(migrate.alembic_config(engine), "0003")
+    command.downgrade(migrate.alembic_config(engine), "0004")
     with engine.connect() as conn:
         owner = conn.execute(text("SELECT owner FROM leases WHERE name = :n"), {"n": NAME}).scalar_one()
     assert owner == "outage:5:outage"

@@ -1,7 +1,7 @@
 """leases.outages and leases.outage_kind: the embedding step's outage state in its own columns
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 
 Until now an outage of the embedding step was written into the lease's
 owner as ``outage:<n>:<kind>`` (consecutive failed runs, and what failed),
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004"
-down_revision: str | Sequence[str] | None = "0003"
+revision: str = "0005"
+down_revision: str | Sequence[str] | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
