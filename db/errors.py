@@ -20,7 +20,7 @@ translated at the boundary with ``raise ... from``.
         ├── UnknownImages           ids given that no image has (here)
         ├── MaintenanceError        a duty could not do its work (db/maintenance/errors.py)
         ├── MissingOriginal         the original file is gone (jobs/errors.py)
-        ├── VectorError             vectors refused before LanceDB (jobs/embeddings/store.py)
+        ├── VectorsRefused          vectors refused before LanceDB (jobs/embeddings/store.py)
         ├── SimilarityError, SearchError    a query that cannot be answered (jobs/embeddings/)
         ├── ConfigError             a bad setting: key, value, expected (worker/settings.py; exit 2)
         └── ImageNotFound, ImageExists      the Python API's lookups (worker/api.py)

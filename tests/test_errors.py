@@ -25,7 +25,7 @@ from db.errors import (
 from db.maintenance.errors import MaintenanceError
 from jobs.embeddings.search import SearchError
 from jobs.embeddings.similarity import SimilarityError
-from jobs.embeddings.store import VectorError, VectorStoreError
+from jobs.embeddings.store import VectorsRefused, VectorStoreError
 from jobs.errors import MissingOriginal, StorageUnavailable
 from jobs.queue import QueueUnreachable
 from tests import backends
@@ -43,7 +43,7 @@ def invoke(config: Path, *args: str) -> Result:
 def test_the_tree_has_one_root_and_two_branches() -> None:
     retryable: list[type] = [BackendUnreachable, DatabaseUnreachable, QueueUnreachable, DatabaseBusy,
                              StorageUnavailable, VectorStoreError]
-    permanent: list[type] = [UnknownImages, MaintenanceError, MissingOriginal, VectorError, SimilarityError,
+    permanent: list[type] = [UnknownImages, MaintenanceError, MissingOriginal, VectorsRefused, SimilarityError,
                              SearchError, ConfigError, ImageNotFound, ImageExists]
     assert all(issubclass(cls, RetryableError) for cls in retryable)
     assert all(issubclass(cls, PermanentError) for cls in permanent)
