@@ -5,7 +5,8 @@ subprocess: without the caller's ``DARKROOM_*`` variables (the config file is
 the whole configuration), in the config's directory, output piped (text) unless
 told otherwise. :class:`Daemon` is the same process with its output in a log
 file, and a ``cleanup`` that kills it and every process it forked, whatever
-happened in the test.
+happened in the test; :func:`started_daemons` is the fixture body that starts
+them for one test and cleans them all up at its end.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -118,3 +121,26 @@ class Daemon:
         except subprocess.TimeoutExpired:
             pass
         self._log.close()
+
+
+@contextmanager
+def started_daemons(stop_signal: int | None = signal.SIGTERM, **options: Any) -> Iterator[Callable[..., Daemon]]:
+    """``start(config, *args)`` for one test; at the end every daemon started is sent ``stop_signal``
+    (None: not stopped first) and waited for, then killed with everything it forked.
+
+    ``options`` are :class:`Daemon`'s (``new_session=True``), for every daemon started.
+    """
+    started: list[Daemon] = []
+
+    def start(config: Path, *args: str, **more: Any) -> Daemon:
+        daemon = Daemon(config, *args, **{**options, **more})
+        started.append(daemon)
+        return daemon
+
+    try:
+        yield start
+    finally:
+        for daemon in started:
+            if stop_signal is not None:
+                daemon.stop(stop_signal)
+            daemon.cleanup()
