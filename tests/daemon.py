@@ -45,6 +45,33 @@ def launch(config: Path, *args: str, stdout: int | IO[Any] | None = subprocess.P
                             cwd=config.parent, start_new_session=new_session)
 
 
+def wait_started(proc: subprocess.Popen[str], timeout: float = 60) -> str:
+    """Read a piped daemon's output up to its "started" line (it has migrated and is consuming)."""
+    assert proc.stdout is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            raise AssertionError("daemon exited during start:\n" + "".join(seen))
+        seen.append(line)
+        if " started: " in line:
+            return "".join(seen)
+    raise AssertionError("daemon did not start in time:\n" + "".join(seen))
+
+
+def stop_piped(proc: subprocess.Popen[str], signum: int = signal.SIGTERM, timeout: float = 40) -> str:
+    """Signal a piped daemon (``launch(..., new_session=True)``) and return the rest of its output;
+    its whole process group is killed if it is not gone after ``timeout``."""
+    if proc.poll() is None:
+        proc.send_signal(signum)
+    try:
+        return str(proc.communicate(timeout=timeout)[0])
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        return str(proc.communicate()[0])
+
+
 class Daemon:
     """A ``darkroom`` process (``args`` e.g. ``("--log-level", "INFO", "worker")``) logging to a file."""
 
