@@ -60,16 +60,26 @@ def wait_started(proc: subprocess.Popen[str], timeout: float = 60) -> str:
     raise AssertionError("daemon did not start in time:\n" + "".join(seen))
 
 
-def stop_piped(proc: subprocess.Popen[str], signum: int = signal.SIGTERM, timeout: float = 40) -> str:
-    """Signal a piped daemon (``launch(..., new_session=True)``) and return the rest of its output;
-    its whole process group is killed if it is not gone after ``timeout``."""
+def stop_piped(proc: subprocess.Popen[str], signum: int = signal.SIGTERM, timeout: float = 40,
+               must_stop: bool = False) -> str:
+    """Signal a piped daemon (from :func:`launch`) and return the rest of its output.
+
+    If it is not gone after ``timeout`` it is killed (its whole process group
+    when it has one), and with ``must_stop`` that is an AssertionError.
+    """
     if proc.poll() is None:
         proc.send_signal(signum)
     try:
         return str(proc.communicate(timeout=timeout)[0])
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        return str(proc.communicate()[0])
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # launched with new_session: the group is its own
+        except ProcessLookupError:
+            proc.kill()
+        out = str(proc.communicate()[0])
+        if must_stop:
+            raise AssertionError(f"daemon still running {timeout} s after signal {signum}:\n{out}") from None
+        return out
 
 
 class Daemon:
