@@ -26,6 +26,15 @@ from db.models import Image, ImageVariant, Status
 ERROR_MAX_CHARS = 2000
 
 
+def gave_up(attempts: int, last_error: str) -> str:
+    """The error of an image failed for good after its attempts (the one wording everywhere).
+
+    >>> gave_up(5, "database busy")
+    'gave up after 5 attempts; last error: database busy'
+    """
+    return f"gave up after {attempts} attempts; last error: {last_error}"[:ERROR_MAX_CHARS]
+
+
 @dataclass(frozen=True)
 class Claimed:
     """What a worker needs of a row it has claimed."""
@@ -251,7 +260,7 @@ def release_dead(engine: Engine, owner: str, max_attempts: int, reason: str) -> 
                 s.execute(update(Image).where(held, Image.id == image_id).values(
                     status=Status.FAILED.value, lease_owner=None, lease_expires_at=None,
                     updated_at=now,
-                    error=f"gave up after {attempts} attempts; last error: {reason}"[:ERROR_MAX_CHARS]))
+                    error=gave_up(attempts, reason)))
         if retry:
             s.execute(update(Image).where(held, Image.id.in_(retry)).values(
                 status=Status.PENDING.value, lease_owner=None, lease_expires_at=None,

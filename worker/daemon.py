@@ -172,9 +172,7 @@ def _wait_and_migrate(app: App) -> bool:
     Returns False when SIGTERM/SIGINT came first. The signal handlers set here
     are put back before the consumer installs its own.
     """
-    from sqlalchemy.exc import OperationalError
-
-    from db.errors import unreachable_from
+    from db.errors import DatabaseUnreachable
 
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -183,9 +181,8 @@ def _wait_and_migrate(app: App) -> bool:
             try:
                 app.migrate()
                 return True
-            except OperationalError as exc:  # gone again between the probe and the migration
-                if unreachable_from(exc, app.settings.database.url) is None:
-                    raise
+            except DatabaseUnreachable:  # gone again between the probe and the migration
+                pass
         return False
     finally:
         for sig, handler in previous.items():

@@ -12,7 +12,7 @@ import pytest
 
 from jobs.intake import submit_file
 from tests.conftest import wait_for  # noqa: F401  (re-exported for the ops tests)
-from tests.daemon import Daemon
+from tests.daemon import Daemon, started_daemons
 from tests.imagefiles import photo
 from worker import daemon
 from worker.app import App
@@ -76,14 +76,5 @@ def free_port() -> int:
 @pytest.fixture
 def start_worker() -> Iterator[Callable[..., Daemon]]:
     """``start_worker(config, "--log-level", "WARNING", "worker", ...)``; killed at teardown."""
-    started: list[Daemon] = []
-
-    def _start(config: Path, *args: str) -> Daemon:
-        w = Daemon(config, *args, new_session=True)
-        started.append(w)
-        return w
-
-    yield _start
-    for w in started:
-        w.stop(signal.SIGKILL)
-        w.cleanup()
+    with started_daemons(signal.SIGKILL, new_session=True) as start:
+        yield start
