@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import signal
 import socket
+import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from tests.daemon import Daemon, started_daemons
 from tests.imagefiles import photo
 from worker import daemon
 from worker.app import App
+from worker.status.web.server import ServeSettings, StatusServer, make_server
 
 # Fast heartbeats so "dead within the timeout" is measured in seconds.
 FAST_HEARTBEAT = {"interval_s": 0.2, "timeout_s": 1.5, "prune_after_s": 60.0}
@@ -78,3 +81,16 @@ def start_worker() -> Iterator[Callable[..., Daemon]]:
     """``start_worker(config, "--log-level", "WARNING", "worker", ...)``; killed at teardown."""
     with started_daemons(signal.SIGKILL, new_session=True) as start:
         yield start
+
+
+@contextmanager
+def serving(app: App) -> Iterator[StatusServer]:
+    """The status page of ``app`` on a free loopback port, served from a thread for the block."""
+    srv = make_server(app, ServeSettings(port=0, refresh_s=0))
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+        srv.server_close()
