@@ -23,6 +23,8 @@ processes) per child, enqueues the photos with ``darkroom enqueue`` and
 reports when the last row completed and the last vector was written (seconds
 after the enqueue started) and the tail between them; the tail includes the
 step's debounce (``delay_after_complete_s``, 2 s by default).
+``--inline-cost PHOTO --rounds 30`` times only what inline embedding adds to a
+job (the small copy from the decoded pixels and the descriptor).
 
 The corpus defaults to the imaging bench's 21 photos (bench/imaging/corpus.py).
 Prints one line per child and the medians.
@@ -145,6 +147,31 @@ def code_tree() -> Path:
     return Path(jobs.__file__).resolve().parents[1]
 
 
+def inline_cost(photo: Path, repeat: int) -> None:
+    """What the inline embedding adds to one job: the copy from the decoded pixels, and the descriptor."""
+    from jobs.embeddings import inline
+    from jobs.imaging.color import to_srgb
+    from jobs.imaging.decode import decode, open_checked
+    from jobs.imaging.embed_copy import embed_copy
+    from jobs.imaging.fit import plan
+    from jobs.imaging.recipes import DEFAULT, RecipeSettings, to_recipe
+    from jobs.imaging.types import Limits
+
+    recipe = to_recipe(DEFAULT, RecipeSettings())
+    with open_checked(photo, Limits()) as (im, info):  # decoded as the job decodes it
+        icc = im.info.get("icc_profile")
+        frame = to_srgb(decode(im, info, plan((info.width, info.height), recipe).decode_width), icc)
+        walls, cpus = [], []
+        for _ in range(repeat):
+            w, c = time.perf_counter(), time.process_time()
+            inline.describe(embed_copy(frame, info.orientation))
+            walls.append(time.perf_counter() - w)
+            cpus.append(time.process_time() - c)
+    print(f"inline embedding of {photo.name} ({info.width}x{info.height}, decoded {frame.width}x{frame.height}): "
+          f"median {statistics.median(walls) * 1000:.2f} ms wall, {statistics.median(cpus) * 1000:.2f} ms CPU "
+          f"over {repeat}; load {os.getloadavg()[0]:.2f}")
+
+
 def run_child(tree: Path, corpus: Path, mode: str = "--child") -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="tail-") as home:
         env = {**os.environ, "PYTHONPATH": str(tree)}
@@ -164,11 +191,16 @@ def main() -> None:
     ap.add_argument("--before", type=Path, help="an older checkout to compare with (interleaved)")
     ap.add_argument("--worker", action="store_true",
                     help="measure with a real `darkroom worker` (enqueue -> every vector written) instead")
+    ap.add_argument("--inline-cost", type=Path, metavar="PHOTO",
+                    help="only time the inline embedding of PHOTO (copy + descriptor), in this process")
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--worker-child", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         print(json.dumps(child(args.corpus, args.child)))
+        return
+    if args.inline_cost:
+        inline_cost(args.inline_cost, max(args.rounds, 5))
         return
     if args.worker_child:
         print(json.dumps(worker_child(args.corpus, args.worker_child)))
