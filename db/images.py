@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, and_, delete, false, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from db.engine import read_sessions, rowcount, write_session
 from db.errors import UnknownImages
@@ -25,6 +24,15 @@ from db.ids import uuid7
 from db.models import Image, ImageVariant, Status
 
 ERROR_MAX_CHARS = 2000
+
+
+def gave_up(attempts: int, last_error: str) -> str:
+    """The error of an image failed for good after its attempts (the one wording everywhere).
+
+    >>> gave_up(5, "database busy")
+    'gave up after 5 attempts; last error: database busy'
+    """
+    return f"gave up after {attempts} attempts; last error: {last_error}"[:ERROR_MAX_CHARS]
 
 
 @dataclass(frozen=True)
@@ -167,6 +175,8 @@ def complete(engine: Engine, image_id: str, owner: str, facts: dict[str, Any],
 
 
 def upsert_variants(session: Any, image_id: str, variants: Sequence[VariantRow], now: float) -> None:
+    from sqlalchemy.dialects import postgresql, sqlite  # only writers need them (not status)
+
     dialect = session.get_bind().dialect.name
     ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
     keep = {(v.width, v.format) for v in variants}
@@ -250,7 +260,7 @@ def release_dead(engine: Engine, owner: str, max_attempts: int, reason: str) -> 
                 s.execute(update(Image).where(held, Image.id == image_id).values(
                     status=Status.FAILED.value, lease_owner=None, lease_expires_at=None,
                     updated_at=now,
-                    error=f"gave up after {attempts} attempts; last error: {reason}"[:ERROR_MAX_CHARS]))
+                    error=gave_up(attempts, reason)))
         if retry:
             s.execute(update(Image).where(held, Image.id.in_(retry)).values(
                 status=Status.PENDING.value, lease_owner=None, lease_expires_at=None,

@@ -30,10 +30,19 @@ checked here (and by the daemon tests in tests/reliability and tests/faults):
     the registered periodic tasks (tests check that every maintenance duty is
     scheduled; the public ``read_periodic`` filters by the current time).
 
+``jobs/huey_import.py`` also reaches into huey: it imports huey with redis-py and
+psycopg blocked, then hands ``huey.storage`` its redis names back for a Redis queue.
+
 Besides these, ``worker/huey_consumer.py`` overrides huey's ``Worker.loop``,
 ``Scheduler.loop`` and ``Consumer.check_worker_health``, and ``worker/daemon.py``
 calls ``Consumer.loop``: public names without a documented contract, kept to
 what huey 3.5 does (each override says which part it changes).
+
+One more, kept beside the import it serves: ``jobs/huey_import.py`` imports
+huey with redis-py hidden (start-up time) and, for a Redis queue, sets the
+redis names in ``huey.storage``'s module namespace (``Redis``,
+``ConnectionPool``, the two error classes, ``RedisStorage.redis_client``)
+that huey binds at import.
 """
 
 from __future__ import annotations
@@ -45,8 +54,7 @@ import time
 import weakref
 from typing import Any
 
-from huey import Huey
-from huey.storage import SqliteStorage
+from jobs.huey_import import Huey, SqliteStorage
 
 
 class TunedSqliteStorage(SqliteStorage):

@@ -43,8 +43,11 @@ def lane_for_pixels(pixels: int, large_pixels: int) -> str:
 def lane_of(path: Path, limits: imaging.Limits, large_pixels: int) -> str:
     """The lane of the original at ``path``, from its header only; ``default`` if it cannot be read
     (the render then fails it with the real reason)."""
+    from jobs.imaging.decode import open_checked  # the header only: not the pipeline (numpy)
+
     try:
-        return imaging.classify_lane(imaging.probe(path, limits), large_pixels)
+        with open_checked(path, limits) as (_, info):
+            return lane_for_pixels(info.pixels, large_pixels)
     except imaging.ImageRejected:
         return DEFAULT
 

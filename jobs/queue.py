@@ -6,12 +6,13 @@ made, so producers (CLI, API) and consumers agree on task names.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from huey import Huey, PriorityRedisExpireHuey, SqliteHuey
-
+from db.engine import sqlite_file
 from db.errors import BackendUnreachable
+from jobs.huey_import import Huey, PriorityRedisExpireHuey, SqliteHuey, enable_redis
 from jobs.huey_private import TunedSqliteStorage
 
 
@@ -62,7 +63,7 @@ class DarkroomSqliteHuey(SqliteHuey):
 
 
 def sqlite_queue_path(url: str) -> Path | None:
-    return Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None
+    return sqlite_file(url)
 
 
 class QueueUnreachable(BackendUnreachable):
@@ -91,12 +92,10 @@ def queue_errors() -> tuple[type[BaseException], ...]:
     import sqlite3
 
     out: list[type[BaseException]] = [sqlite3.OperationalError, OSError]
-    try:
+    if "redis" in sys.modules:  # else nothing raised a redis error (and importing it costs 0.1 s)
         import redis.exceptions
 
         out += [redis.exceptions.ConnectionError, redis.exceptions.TimeoutError]
-    except ImportError:  # pragma: no cover - redis is a dependency
-        pass
     return tuple(out)
 
 
@@ -128,6 +127,7 @@ def make_huey(cfg: QueueConfig) -> Huey:
         path.parent.mkdir(parents=True, exist_ok=True)
         return DarkroomSqliteHuey(cfg.name, filename=str(path), results=False,
                                   timeout=cfg.busy_timeout_s)
+    enable_redis()  # huey was imported without redis-py (jobs/huey_import.py)
     return PriorityRedisExpireHuey(cfg.name, url=cfg.url, results=False,
                                    expire_time=cfg.result_ttl_s)
 

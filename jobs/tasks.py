@@ -9,11 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from huey import Huey, crontab
-
 from db.leases import run_once_per_period
-from jobs import context, image_job
+from jobs import context
 from jobs.embeddings import task as embedding_task
+from jobs.huey_import import Huey, crontab
 from jobs.outage import OUTAGES, quiet_when_database_down
 from jobs.queue import queue_errors, unreachable_queue
 
@@ -63,6 +62,10 @@ def register(huey: Huey, queue_url: str = "") -> TaskSet:
 
     @huey.task(name="process_image", priority=PRIORITY_DEFAULT)
     def process_image_task(image_id: str) -> None:
+        from jobs import (
+            image_job,  # Pillow and the imaging modules: the worker preloads them, producers never need them
+        )
+
         ctx = context.current()
         if image_job.process_image(ctx, image_id) != "completed":
             return

@@ -23,11 +23,10 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from huey import Huey
-
 from db import images, leases
 from db.errors import unreachable_from
 from db.maintenance.checkpoint import checkpoint_on_shutdown
+from jobs.huey_import import Huey
 from jobs.maintenance import duties
 from jobs.outage import OUTAGES
 from jobs.queue import describe_queue_url, ping, unreachable_queue
@@ -161,9 +160,7 @@ def _wait_and_migrate(app: App) -> bool:
     Returns False when SIGTERM/SIGINT came first. The signal handlers set here
     are put back before the consumer installs its own.
     """
-    from sqlalchemy.exc import OperationalError
-
-    from db.errors import unreachable_from
+    from db.errors import DatabaseUnreachable
 
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -172,9 +169,8 @@ def _wait_and_migrate(app: App) -> bool:
             try:
                 app.migrate()
                 return True
-            except OperationalError as exc:  # gone again between the probe and the migration
-                if unreachable_from(exc, app.settings.database.url) is None:
-                    raise
+            except DatabaseUnreachable:  # gone again between the probe and the migration
+                pass
         return False
     finally:
         for sig, handler in previous.items():
@@ -183,8 +179,7 @@ def _wait_and_migrate(app: App) -> bool:
 
 def _consume(consumer: DarkroomConsumer) -> None:
     """huey's ``Consumer.run`` loop, minus its re-exec on SIGHUP (which would skip our cleanup)."""
-    from huey.consumer import ConsumerStopped
-
+    from jobs.huey_import import ConsumerStopped
     from jobs.huey_private import restart_requested
 
     health_check_ts = time.monotonic()

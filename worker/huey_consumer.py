@@ -35,9 +35,7 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
-from huey import Huey
-from huey.consumer import Consumer, ProcessEnvironment, Scheduler, Worker
-
+from jobs.huey_import import Consumer, Huey, ProcessEnvironment, Scheduler, Worker
 from jobs.huey_private import make_signals_graceful, process_logger, reset_schedule_clock
 from jobs.outage import OUTAGES
 

@@ -23,9 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from huey import Huey
 from sqlalchemy import Engine
 
 from db.errors import unreachable_from
@@ -38,6 +37,9 @@ from db.maintenance.ttl import check_rules, sweep
 from jobs.maintenance.files import DeleteEmbeddings, image_file_remover, sweep_orphans
 from jobs.maintenance.settings import DAY_S, DUTIES, MaintenanceSettings, parse_cron
 from jobs.outage import quiet_when_database_down
+
+if TYPE_CHECKING:
+    from huey import Huey
 
 log = logging.getLogger(__name__)
 

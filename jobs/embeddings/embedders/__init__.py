@@ -5,7 +5,7 @@ The names below are loaded on first use (PEP 562): importing a leaf such as
 
 >>> from jobs.embeddings.embedders import LocalEmbedder, EmbedInput
 >>> LocalEmbedder().model
-'local-v1'
+'local-v2'
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def make_embedder(kind: str, http: HttpEmbedderSettings | None = None, **kwargs:
     """Build the embedder named in config: ``local`` or ``http``.
 
     >>> make_embedder("local").model
-    'local-v1'
+    'local-v2'
     """
     if kind == "local":
         from .local import LocalEmbedder

@@ -5,7 +5,7 @@ the embedders themselves (:mod:`.local`, :mod:`.http`) import it too, so the
 settings type and the model names are defined once.
 
 >>> local_model_name()
-'local-v1'
+'local-v2'
 >>> model_name(HttpEmbedderSettings(model="clip", dimensions=512))
 'http:clip@512'
 """
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 # The local descriptor's version: change it whenever its vectors would change
 # (jobs/embeddings/embedders/local.py); it is in the model name, so a change
 # re-embeds everything.
-LOCAL_VERSION = 1
+LOCAL_VERSION = 2  # 2: the copy comes from the image job's decode (jobs/imaging/embed_copy.py)
 
 
 def local_model_name() -> str:
