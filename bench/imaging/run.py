@@ -195,6 +195,11 @@ def main() -> None:
             for p in singles:
                 res = peer([p], OUT / "sharp_single", 60, 1, in_flight=1, threads=0)
                 runs.setdefault("sharp single", []).append(res)
+        d, sh = runs[dr_label][-1], runs[sharp_label][-1]
+        print(f"round {r + 1}: Darkroom/sharp images/s {sh['wall_s'] / d['wall_s']:.2f}x; single photo "
+              + ", ".join(f"{t:.2f} s vs {x['inner_s']:.2f} s" for t, x in zip(d["single_s"], runs.get(
+                  "sharp single", [])[-len(singles):], strict=False)) + f"; load {os.getloadavg()[0]:.2f}",
+              file=sys.stderr, flush=True)
     report(runs, count, args.workers, files)
     if not args.skip_big:
         big = big_jpeg(OUT / "big_100mp.jpg")
