@@ -92,6 +92,25 @@ def insert_image(engine: Engine, *, filename: str, original_path: str, mime_type
     return image_id
 
 
+def insert_images(engine: Engine, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert ``pending`` rows in ONE transaction; each dict holds :func:`insert_image`'s arguments
+    (``image_id`` required). All or none: the bulk intake records a batch of files at once."""
+    if not rows:
+        return
+    now = time.time()
+    with write_session(engine) as s:
+        for r in rows:
+            metadata = r.get("metadata")
+            s.add(Image(
+                id=r["image_id"], filename=r["filename"], original_path=r["original_path"],
+                mime_type=r["mime_type"], size=r["size"], hash=r.get("hash"), status=Status.PENDING.value,
+                metadata_=json.dumps(metadata) if metadata is not None else None,
+                created_at=int(now), updated_at=now, owns_original=r.get("owns_original", True),
+                source_url=r.get("source_url"), lane=r.get("lane"),
+                enqueued_at=now if r.get("enqueued") else None, recipe=r.get("recipe"),
+            ))
+
+
 DEFAULT_RECIPE = "default"  # what a NULL images.recipe means (contract version 2)
 
 
