@@ -19,7 +19,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 TMP_PREFIX = ".tmp-"
 CHUNK = 1024 * 1024  # bytes read at a time when copying or hashing a file
@@ -111,6 +111,15 @@ class NewOriginal:
         self._hash.update(data)
         self.size += len(data)
         return self._fh.write(data)
+
+    def write_hashed(self, data: bytes, sha256: Any) -> None:
+        """Write all of ``data``, whose SHA-256 the caller has already computed (``sha256``, a
+        ``hashlib`` object fed exactly ``data``): the bytes are gone over once, not twice."""
+        if self.size:
+            raise ValueError("write_hashed writes the whole file: nothing may be written before it")
+        self._hash = sha256
+        self.size = len(data)
+        self._fh.write(data)
 
     def copy_from(self, src: Path) -> None:
         with open(src, "rb") as inp:

@@ -95,6 +95,17 @@ class Reconciler(threading.Thread):
                 return
 
 
+def preload_job_modules() -> None:
+    """Import what every image job needs (Pillow, numpy, the pipeline) once, before the fork.
+
+    The producers (CLI, API) never import them (``jobs.tasks`` imports the job
+    inside the task); the worker imports them here so that each forked worker
+    shares them and claims its first job without importing anything.
+    """
+    import jobs.image_job
+    import jobs.imaging.pipeline  # noqa: F401
+
+
 def run_daemon(app: App, workers: int | None = None) -> int:
     """Run the worker daemon until SIGTERM or SIGINT; returns the exit status.
 
@@ -107,6 +118,7 @@ def run_daemon(app: App, workers: int | None = None) -> int:
         return 0
     settings.paths.media_dir.mkdir(parents=True, exist_ok=True)
     duties.validate(app.engine, settings.maintenance)  # a bad TTL rule stops start-up, named
+    preload_job_modules()
     owner = app.install_context().owner_prefix
     jobs = settings.jobs
 
@@ -197,6 +209,7 @@ def drain(app: App, workers: int = 1, progress: bool = False) -> int:
     """Process queued work until nothing is left, with ``workers`` processes."""
     app.migrate()
     duties.validate(app.engine, app.settings.maintenance)
+    preload_job_modules()
     app.install_context()
     reconcile_once(app)
     huey = app.huey

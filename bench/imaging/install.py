@@ -10,7 +10,6 @@ almost nothing.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import sqlite3
@@ -19,13 +18,12 @@ import sys
 import time
 from pathlib import Path
 
+from tests.daemon import daemon_env as clean_env  # noqa: F401  (run.py starts its one-shot commands with it)
+from tests.daemon import launch
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 DARKROOM = [sys.executable, "-m", "worker"]  # what the `darkroom` script runs, in this venv
-
-
-def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
 
 
 class Install:
@@ -46,8 +44,7 @@ class Install:
     def start(self, workers: int, quiet_s: float = 2.0, min_s: float = 5.0, timeout_s: float = 120.0) -> None:
         """Start the daemon; return once it has logged 'started' and then nothing for ``quiet_s``."""
         with open(self.log, "ab") as fh:
-            self.proc = subprocess.Popen(self.command("worker", "--workers", str(workers)), stdout=fh,
-                                         stderr=subprocess.STDOUT, env=clean_env(), cwd=self.home)
+            self.proc = launch(self.config, "worker", "--workers", str(workers), stdout=fh, text=False)
         t0 = time.monotonic()
         last_size, last_change = -1, t0
         while True:
