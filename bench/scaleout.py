@@ -48,7 +48,7 @@ from db.engine import make_engine  # noqa: E402
 from jobs.intake import submit_file  # noqa: E402
 from tests import backends  # noqa: E402
 from tests.conftest import TEST_SECTIONS, merge, write_config  # noqa: E402
-from tests.daemon import daemon_env, launch  # noqa: E402
+from tests.daemon import daemon_env, launch, stop_piped, wait_started  # noqa: E402
 from tests.imagefiles import photo  # noqa: E402
 from worker.app import build  # noqa: E402
 from worker.settings import load  # noqa: E402
@@ -99,28 +99,6 @@ def start_daemon(config: Path) -> subprocess.Popen[str]:
     return launch(config, "worker", new_session=True, env=daemon_env(PYTHONPATH=str(REPO)))
 
 
-def wait_started(proc: subprocess.Popen[str], timeout: float = 60) -> list[str]:
-    """Read the daemon's log until its "started" line (it has migrated and is consuming)."""
-    lines: list[str] = []
-    deadline = time.monotonic() + timeout
-    assert proc.stdout is not None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            raise RuntimeError("daemon exited during start:\n" + "".join(lines))
-        lines.append(line)
-        if " started: " in line:
-            return lines
-    raise RuntimeError("daemon did not start in time:\n" + "".join(lines))
-
-
-def stop_daemon(proc: subprocess.Popen[str]) -> str:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        return proc.communicate(timeout=60)[0]
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        return proc.communicate()[0]
 
 
 def run(scenario: Scenario, corpus: list[Path], procs: int, quick: bool, root: Path) -> Figures:
@@ -154,7 +132,7 @@ def run(scenario: Scenario, corpus: list[Path], procs: int, quick: bool, root: P
         total_s = time.perf_counter() - t0
         if counts["failed"]:
             raise RuntimeError(f"{counts['failed']} image(s) failed")
-        outputs = [stop_daemon(d) for d in daemons]
+        outputs = [stop_piped(d, timeout=60) for d in daemons]
         per = tuple(out.count(" completed in ") for out in outputs)
         jobs = [float(x) for out in outputs for x in re.findall(r" completed in ([0-9.]+)s", out)]
         engine.dispose()

@@ -177,6 +177,10 @@ class Lease(Base):
     owner: Mapped[str | None] = mapped_column(Text)
     expires_at: Mapped[float | None] = mapped_column(Float)
     last_run_at: Mapped[float | None] = mapped_column(Float)
+    # The embedding step's outage, while the lease is held for its backoff:
+    # consecutive failed runs (0 when healthy) and what failed (see jobs/embeddings/lease.py).
+    outages: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    outage_kind: Mapped[str | None] = mapped_column(Text)
 
 
 class MaintenanceRun(Base):

@@ -37,6 +37,12 @@ Besides these, ``worker/huey_consumer.py`` overrides huey's ``Worker.loop``,
 ``Scheduler.loop`` and ``Consumer.check_worker_health``, and ``worker/daemon.py``
 calls ``Consumer.loop``: public names without a documented contract, kept to
 what huey 3.5 does (each override says which part it changes).
+
+One more, kept beside the import it serves: ``jobs/huey_import.py`` imports
+huey with redis-py hidden (start-up time) and, for a Redis queue, sets the
+redis names in ``huey.storage``'s module namespace (``Redis``,
+``ConnectionPool``, the two error classes, ``RedisStorage.redis_client``)
+that huey binds at import.
 """
 
 from __future__ import annotations

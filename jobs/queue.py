@@ -10,6 +10,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from db.engine import sqlite_file
 from db.errors import BackendUnreachable
 from jobs.huey_import import Huey, PriorityRedisExpireHuey, SqliteHuey, enable_redis
 from jobs.huey_private import TunedSqliteStorage
@@ -62,7 +63,7 @@ class DarkroomSqliteHuey(SqliteHuey):
 
 
 def sqlite_queue_path(url: str) -> Path | None:
-    return Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None
+    return sqlite_file(url)
 
 
 class QueueUnreachable(BackendUnreachable):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, Engine, and_, func, or_, select, update
 
 from db.engine import read_sessions, write_session
+from db.images import gave_up
 from db.models import Image, Status
 
 log = logging.getLogger(__name__)
@@ -76,8 +77,7 @@ def reconcile(engine: Engine, enqueue: Callable[[list[str]], None], *, requeue_a
     spent = [(i, a, e) for i, a, e in expired if a >= max_attempts]
     retry = [i for i, a, _ in expired if a < max_attempts]
     for image_id, attempts, error in spent:
-        reason = f"gave up after {attempts} attempts; last error: " + (
-            error or "the worker stopped while processing it (lease expired)")
+        reason = gave_up(attempts, error or "the worker stopped while processing it (lease expired)")
         with write_session(engine) as ws:
             ws.execute(update(Image).where(
                 and_(Image.id == image_id, Image.status == Status.PROCESSING.value,

@@ -5,7 +5,8 @@ subprocess: without the caller's ``DARKROOM_*`` variables (the config file is
 the whole configuration), in the config's directory, output piped (text) unless
 told otherwise. :class:`Daemon` is the same process with its output in a log
 file, and a ``cleanup`` that kills it and every process it forked, whatever
-happened in the test.
+happened in the test; :func:`started_daemons` is the fixture body that starts
+them for one test and cleans them all up at its end.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -40,6 +43,43 @@ def launch(config: Path, *args: str, stdout: int | IO[Any] | None = subprocess.P
                             stdout=stdout, stderr=stderr, text=text,
                             env=daemon_env() if env is None else env,
                             cwd=config.parent, start_new_session=new_session)
+
+
+def wait_started(proc: subprocess.Popen[str], timeout: float = 60) -> str:
+    """Read a piped daemon's output up to its "started" line (it has migrated and is consuming)."""
+    assert proc.stdout is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            raise AssertionError("daemon exited during start:\n" + "".join(seen))
+        seen.append(line)
+        if " started: " in line:
+            return "".join(seen)
+    raise AssertionError("daemon did not start in time:\n" + "".join(seen))
+
+
+def stop_piped(proc: subprocess.Popen[str], signum: int = signal.SIGTERM, timeout: float = 40,
+               must_stop: bool = False) -> str:
+    """Signal a piped daemon (from :func:`launch`) and return the rest of its output.
+
+    If it is not gone after ``timeout`` it is killed (its whole process group
+    when it has one), and with ``must_stop`` that is an AssertionError.
+    """
+    if proc.poll() is None:
+        proc.send_signal(signum)
+    try:
+        return str(proc.communicate(timeout=timeout)[0])
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # launched with new_session: the group is its own
+        except ProcessLookupError:
+            proc.kill()
+        out = str(proc.communicate()[0])
+        if must_stop:
+            raise AssertionError(f"daemon still running {timeout} s after signal {signum}:\n{out}") from None
+        return out
 
 
 class Daemon:
@@ -118,3 +158,26 @@ class Daemon:
         except subprocess.TimeoutExpired:
             pass
         self._log.close()
+
+
+@contextmanager
+def started_daemons(stop_signal: int | None = signal.SIGTERM, **options: Any) -> Iterator[Callable[..., Daemon]]:
+    """``start(config, *args)`` for one test; at the end every daemon started is sent ``stop_signal``
+    (None: not stopped first) and waited for, then killed with everything it forked.
+
+    ``options`` are :class:`Daemon`'s (``new_session=True``), for every daemon started.
+    """
+    started: list[Daemon] = []
+
+    def start(config: Path, *args: str, **more: Any) -> Daemon:
+        daemon = Daemon(config, *args, **{**options, **more})
+        started.append(daemon)
+        return daemon
+
+    try:
+        yield start
+    finally:
+        for daemon in started:
+            if stop_signal is not None:
+                daemon.stop(stop_signal)
+            daemon.cleanup()

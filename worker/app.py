@@ -11,13 +11,12 @@ import os
 import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
 from db import migrate
-from db.engine import SqliteTuning, is_sqlite, make_engine
+from db.engine import SqliteTuning, is_sqlite, make_engine, sqlite_file
 from db.ids import uuid7
 from jobs import context, tasks
 from jobs.context import JobContext
@@ -144,9 +143,10 @@ class App:
 
 def make_db_engine(settings: Settings) -> Engine:
     db = settings.database
-    if db.url.startswith("sqlite:///"):
+    path = sqlite_file(db.url)
+    if path is not None:
         settings.paths.data_dir.mkdir(parents=True, exist_ok=True)
-        Path(db.url[len("sqlite:///"):].split("?")[0]).parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
     return make_engine(db.url, SqliteTuning(busy_timeout_ms=db.busy_timeout_ms,
                                             cache_size_kib=db.cache_size_kib))
 

@@ -95,6 +95,17 @@ class Reconciler(threading.Thread):
                 return
 
 
+def preload_job_modules() -> None:
+    """Import what every image job needs (Pillow, numpy, the pipeline) once, before the fork.
+
+    The producers (CLI, API) never import them (``jobs.tasks`` imports the job
+    inside the task); the worker imports them here so that each forked worker
+    shares them and claims its first job without importing anything.
+    """
+    import jobs.image_job
+    import jobs.imaging.pipeline  # noqa: F401
+
+
 def run_daemon(app: App, workers: int | None = None) -> int:
     """Run the worker daemon until SIGTERM or SIGINT; returns the exit status.
 
@@ -107,6 +118,7 @@ def run_daemon(app: App, workers: int | None = None) -> int:
         return 0
     settings.paths.media_dir.mkdir(parents=True, exist_ok=True)
     duties.validate(app.engine, settings.maintenance)  # a bad TTL rule stops start-up, named
+    preload_job_modules()
     owner = app.install_context().owner_prefix
     jobs = settings.jobs
 
@@ -160,9 +172,7 @@ def _wait_and_migrate(app: App) -> bool:
     Returns False when SIGTERM/SIGINT came first. The signal handlers set here
     are put back before the consumer installs its own.
     """
-    from sqlalchemy.exc import OperationalError
-
-    from db.errors import unreachable_from
+    from db.errors import DatabaseUnreachable
 
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -171,9 +181,8 @@ def _wait_and_migrate(app: App) -> bool:
             try:
                 app.migrate()
                 return True
-            except OperationalError as exc:  # gone again between the probe and the migration
-                if unreachable_from(exc, app.settings.database.url) is None:
-                    raise
+            except DatabaseUnreachable:  # gone again between the probe and the migration
+                pass
         return False
     finally:
         for sig, handler in previous.items():
@@ -200,6 +209,7 @@ def drain(app: App, workers: int = 1, progress: bool = False) -> int:
     """Process queued work until nothing is left, with ``workers`` processes."""
     app.migrate()
     duties.validate(app.engine, app.settings.maintenance)
+    preload_job_modules()
     app.install_context()
     reconcile_once(app)
     huey = app.huey

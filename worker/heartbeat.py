@@ -28,6 +28,7 @@ from sqlalchemy import Engine, and_, delete, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from db.engine import read_sessions, rowcount, write_session
+from db.errors import DatabaseBusy, DatabaseUnreachable
 from db.models import Worker
 from worker.sections import HeartbeatSettings
 
@@ -112,7 +113,7 @@ class Heartbeat(threading.Thread):
                 return
         try:
             register(self.engine, self.worker_id, self.concurrency)
-        except SQLAlchemyError as exc:
+        except (DatabaseBusy, DatabaseUnreachable, SQLAlchemyError) as exc:
             log.warning("could not register worker %s (%s); will retry", self.worker_id,
                         exc.__class__.__name__)
         self.registered.set()
@@ -127,15 +128,12 @@ class Heartbeat(threading.Thread):
                               "their leases expire", w.id, w.host, w.pid,
                               time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(w.heartbeat_at)),
                               extra={"worker_id": w.id, "event": "worker_crashed"})
-            except SQLAlchemyError as exc:  # a busy or briefly unreachable database
-                from db.errors import unreachable_from
+            except DatabaseUnreachable as exc:  # logged once per outage by the outage log
                 from jobs.outage import OUTAGES
 
-                down = unreachable_from(exc, self.engine.url.render_as_string(hide_password=True))
-                if down is not None:  # logged once per outage by the outage log
-                    OUTAGES.down(down.where, down.reason)
-                else:
-                    log.warning("heartbeat failed (%s); will try again", exc.__class__.__name__)
+                OUTAGES.down(exc.where, exc.reason)
+            except (DatabaseBusy, SQLAlchemyError) as exc:  # nothing may stop the heartbeat thread
+                log.warning("heartbeat failed (%s); will try again", exc.__class__.__name__)
 
     def stop(self) -> None:
         self._stop_event.set()
@@ -145,7 +143,7 @@ class Heartbeat(threading.Thread):
             return
         try:
             mark_stopped(self.engine, self.worker_id)
-        except SQLAlchemyError:
+        except (DatabaseBusy, DatabaseUnreachable, SQLAlchemyError):
             log.warning("could not record the stop of worker %s; it will age out", self.worker_id)
 
 

@@ -10,7 +10,6 @@ almost nothing.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import sqlite3
@@ -19,13 +18,12 @@ import sys
 import time
 from pathlib import Path
 
+from tests.daemon import daemon_env as clean_env  # noqa: F401  (run.py starts its one-shot commands with it)
+from tests.daemon import launch
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 DARKROOM = [sys.executable, "-m", "worker"]  # what the `darkroom` script runs, in this venv
-
-
-def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
 
 
 class Install:
@@ -46,8 +44,7 @@ class Install:
     def start(self, workers: int, quiet_s: float = 2.0, min_s: float = 5.0, timeout_s: float = 120.0) -> None:
         """Start the daemon; return once it has logged 'started' and then nothing for ``quiet_s``."""
         with open(self.log, "ab") as fh:
-            self.proc = subprocess.Popen(self.command("worker", "--workers", str(workers)), stdout=fh,
-                                         stderr=subprocess.STDOUT, env=clean_env(), cwd=self.home)
+            self.proc = launch(self.config, "worker", "--workers", str(workers), stdout=fh, text=False)
         t0 = time.monotonic()
         last_size, last_change = -1, t0
         while True:
@@ -136,10 +133,13 @@ class Install:
             con.close()
         raise SystemExit(f"not done after {timeout_s} s; see {self.log}")
 
-    def results(self, keep_width: int, keep_dir: Path) -> dict:
-        """Bytes per format, bytes at ``keep_width``, stage seconds summed, and the claim-to-complete span.
+    def results(self, keep_width: int, keep_dir: Path, after: float = 0.0) -> dict:
+        """Bytes per format, bytes at ``keep_width``, stage seconds summed, the first-claim-to-last-completion
+        span and the sum of each row's claim-to-completion time.
 
-        The ``keep_width`` variants are copied to ``keep_dir/<filename>.<format>`` for scoring.
+        The ``keep_width`` variants are copied to ``keep_dir/<filename>.<format>`` for scoring. ``overhead``
+        is over the rows claimed at or after ``after`` (epoch seconds): (span - the rows' claim-to-completion
+        times + their write and db stages, i.e. the queue between jobs plus file and database work) / span.
         """
         keep_dir.mkdir(parents=True, exist_ok=True)
         media = self.home / "data" / "media"
@@ -158,10 +158,17 @@ class Install:
             for (timings,) in con.execute("SELECT timings FROM images"):
                 for k, v in json.loads(timings or "{}").items():
                     stages[k] = stages.get(k, 0.0) + v
-            first, last = con.execute("SELECT min(started_at), max(completed_at) FROM images").fetchone()
+            first, last, in_jobs = con.execute(
+                "SELECT min(started_at), max(completed_at), sum(completed_at - started_at) FROM images"
+                " WHERE started_at >= ?", (after,)).fetchone()
+            io_s = 0.0
+            for (timings,) in con.execute("SELECT timings FROM images WHERE started_at >= ?", (after,)):
+                t = json.loads(timings or "{}")
+                io_s += t.get("write", 0.0) + t.get("db", 0.0)
         finally:
             con.close()
-        return {"bytes": sizes, "bytes_at": at_width, "stages": stages, "span_s": last - first}
+        overhead = (last - first - in_jobs + io_s) / (last - first) if first is not None and last > first else None
+        return {"bytes": sizes, "bytes_at": at_width, "stages": stages, "overhead": overhead}
 
 
 def _parent(pid: int) -> int | None:

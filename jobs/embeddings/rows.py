@@ -13,9 +13,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, func, or_, select, update
+from sqlalchemy import ColumnElement, Engine, func, or_, select, update
 
-from db.engine import read_sessions, write_session
+from db.engine import read_sessions, rowcount, write_session
 from db.models import Image, Status
 
 EMBEDDING_ERROR_PREFIX = "embedding refused: "
@@ -41,7 +41,7 @@ class Embedded:
     duplicate_score: float | None
 
 
-def _lacking(model: str) -> object:
+def _lacking(model: str) -> ColumnElement[bool]:
     return (Image.status == Status.COMPLETED.value) & or_(
         Image.embedding_model.is_(None), Image.embedding_model != model)
 
@@ -71,11 +71,10 @@ def record_embedded(engine: Engine, model: str, done: Sequence[Embedded]) -> lis
     lost = []
     with write_session(engine) as s:
         for e in done:
-            n = s.execute(
+            n = rowcount(s.execute(
                 update(Image).where(Image.id == e.id, Image.status == Status.COMPLETED.value)
                 .values(embedding_model=model, embedded_at=now, duplicate_of=e.duplicate_of,
-                        duplicate_score=e.duplicate_score, pending_vector=None, pending_vector_model=None)
-            ).rowcount
+                        duplicate_score=e.duplicate_score, pending_vector=None, pending_vector_model=None)))
             if n != 1:
                 lost.append(e.id)
     return lost
@@ -126,7 +125,7 @@ def embedding_counts(engine: Engine, model: str) -> dict[str, int]:
             "refused": int(refused or 0), "duplicates": int(dups or 0)}
 
 
-def _claims() -> object:
+def _claims() -> ColumnElement[bool]:
     """Rows that say they have a vector: completed, a model named and ``embedded_at`` set."""
     return (Image.status == Status.COMPLETED.value) & Image.embedding_model.is_not(None) \
         & Image.embedded_at.is_not(None)
@@ -161,8 +160,8 @@ def clear_claims(engine: Engine, model: str, ids: Sequence[str], batch: int = 50
     cleared = 0
     for i in range(0, len(ids), batch):
         with write_session(engine) as s:
-            cleared += s.execute(
+            cleared += rowcount(s.execute(
                 update(Image).where(Image.id.in_(list(ids[i:i + batch])), Image.embedding_model == model,
                                     Image.embedded_at.is_not(None))
-                .values(embedding_model=None, embedded_at=None)).rowcount
+                .values(embedding_model=None, embedded_at=None)))
     return cleared

@@ -21,20 +21,21 @@ from typing import TYPE_CHECKING
 from jobs.lazy import exports
 
 if TYPE_CHECKING:
-    from jobs.imaging.encode import encode
     from jobs.imaging.pipeline import LANES, classify_lane, probe, render
     from jobs.imaging.resize import plan_widths
-    from jobs.imaging.sniff import sniff
     from jobs.imaging.types import EncoderSpec, ImageRejected, Limits, Recipe, Rendered, SourceInfo, Variant
 
 __all__ = [
     "LANES", "EncoderSpec", "ImageRejected", "Limits", "Recipe", "Rendered", "SourceInfo", "Variant",
-    "classify_lane", "encode", "plan_widths", "probe", "render", "sniff",
+    "classify_lane", "plan_widths", "probe", "render",
 ]
+# Not here: ``sniff`` and ``encode``, functions named like their modules. Once
+# anything imports ``jobs.imaging.sniff`` the package attribute ``sniff`` is that
+# module, whatever a lazy export says: import them from their modules.
 
 __getattr__ = exports(__name__, {
-    "encode": "encode", "LANES": "pipeline", "classify_lane": "pipeline", "probe": "pipeline",
-    "render": "pipeline", "plan_widths": "resize", "sniff": "sniff",
+    "LANES": "pipeline", "classify_lane": "pipeline", "probe": "pipeline",
+    "render": "pipeline", "plan_widths": "resize",
     **dict.fromkeys(("EncoderSpec", "ImageRejected", "Limits", "Recipe", "Rendered", "SourceInfo", "Variant"),
                     "types"),
 })

@@ -23,7 +23,7 @@ from jobs.embeddings.embedders import HttpEmbedder, HttpEmbedderSettings, LocalE
 from jobs.embeddings.embedders.base import Embedder
 from jobs.embeddings.settings import EmbeddingSettings
 from jobs.embeddings.similarity import SimilarImage, SimilarityError, similar
-from jobs.embeddings.step import LEASE_NAME, run_step
+from jobs.embeddings.step import LEASE_NAME, StepResult, run_step
 from jobs.embeddings.store import VectorStore
 from tests.embeddings.embed_photos import TRANSFORMS
 from tests.embeddings.embed_server import EmbedServer
@@ -53,7 +53,7 @@ def find(app: App, cfg: EmbeddingSettings, query: str | Path, limit: int = 10,
     return similar(app.engine, make_vector_store(cfg), embedder or make_embedder(cfg), query, limit)
 
 
-def step(app: App, embedder: object, cfg: EmbeddingSettings, owner: str = "test") -> object:
+def step(app: App, embedder: object, cfg: EmbeddingSettings, owner: str = "test") -> StepResult:
     return run_step(app.engine, make_vector_store(cfg), embedder, cfg, app.settings.paths.media_dir, owner)  # type: ignore[arg-type]
 
 

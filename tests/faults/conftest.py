@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import TEST_SECTIONS, merge, write_config
-from tests.daemon import Daemon
+from tests.daemon import Daemon, started_daemons
 from tests.faults.servers import PostgresServer, RedisServer
 
 # Outages in tests last seconds: short backoffs so recovery is noticed at once.
@@ -122,14 +123,6 @@ def fault_config(tmp_path: Path) -> Callable[..., Path]:
 
 @pytest.fixture
 def start_worker() -> Iterator[Callable[..., Daemon]]:
-    started: list[Daemon] = []
-
-    def _start(config: Path, *args: str) -> Daemon:
-        w = Daemon(config, *args, new_session=True)
-        started.append(w)
-        return w
-
-    yield _start
-    for w in started:
-        w.stop()
-        w.cleanup()
+    """``start_worker(config, "worker", ...)``; stopped with SIGTERM at teardown, then cleaned up."""
+    with started_daemons(signal.SIGTERM, new_session=True) as start:
+        yield start

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, run_cli
-from tests.daemon import launch
+from tests.daemon import launch, stop_piped
 from tests.imagefiles import photo
 
 pytestmark = [pytest.mark.acceptance,
@@ -49,12 +48,7 @@ def test_shell_example_row_is_completed_by_a_running_worker(make_config: Callabl
                 break
             time.sleep(0.2)
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.communicate(timeout=45)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            raise
+        stop_piped(worker, timeout=45, must_stop=True)
     lines = out.stdout.strip().splitlines()
     assert lines[0] == "completed\t", out.stdout
     variants = [line.split("\t") for line in lines[1:]]

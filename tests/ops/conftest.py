@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import signal
 import socket
+import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,10 +14,11 @@ import pytest
 
 from jobs.intake import submit_file
 from tests.conftest import wait_for  # noqa: F401  (re-exported for the ops tests)
-from tests.daemon import Daemon
+from tests.daemon import Daemon, started_daemons
 from tests.imagefiles import photo
 from worker import daemon
 from worker.app import App
+from worker.status.web.server import ServeSettings, StatusServer, make_server
 
 # Fast heartbeats so "dead within the timeout" is measured in seconds.
 FAST_HEARTBEAT = {"interval_s": 0.2, "timeout_s": 1.5, "prune_after_s": 60.0}
@@ -76,14 +79,18 @@ def free_port() -> int:
 @pytest.fixture
 def start_worker() -> Iterator[Callable[..., Daemon]]:
     """``start_worker(config, "--log-level", "WARNING", "worker", ...)``; killed at teardown."""
-    started: list[Daemon] = []
+    with started_daemons(signal.SIGKILL, new_session=True) as start:
+        yield start
 
-    def _start(config: Path, *args: str) -> Daemon:
-        w = Daemon(config, *args, new_session=True)
-        started.append(w)
-        return w
 
-    yield _start
-    for w in started:
-        w.stop(signal.SIGKILL)
-        w.cleanup()
+@contextmanager
+def serving(app: App) -> Iterator[StatusServer]:
+    """The status page of ``app`` on a free loopback port, served from a thread for the block."""
+    srv = make_server(app, ServeSettings(port=0, refresh_s=0))
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+        srv.server_close()

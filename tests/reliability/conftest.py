@@ -8,6 +8,7 @@ descendant it had, is killed at the end of the test whatever happened.
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,24 +17,22 @@ from typing import Any
 import pytest
 
 from tests.conftest import wait_for  # noqa: F401  (re-exported for the reliability tests)
-from tests.daemon import Daemon
+from tests.daemon import Daemon, started_daemons
 
 pytestmark = pytest.mark.acceptance
 
 
 @pytest.fixture
 def start_worker() -> Iterator[Callable[..., Daemon]]:
-    started: list[Daemon] = []
+    """``start_worker(config, *worker_args, log_level="INFO")``; killed at teardown (not stopped first)."""
+    with started_daemons(None) as start:
+        count = itertools.count(1)
 
-    def _start(config: Path, *args: str, log_level: str = "INFO") -> Daemon:
-        log = config.parent / f"worker-{len(started) + 1}.log"
-        proc = Daemon(config, "--log-level", log_level, "worker", *args, log_path=log)
-        started.append(proc)
-        return proc
+        def _start(config: Path, *args: str, log_level: str = "INFO") -> Daemon:
+            return start(config, "--log-level", log_level, "worker", *args,
+                         log_path=config.parent / f"worker-{next(count)}.log")
 
-    yield _start
-    for proc in started:
-        proc.cleanup()
+        yield _start
 
 
 def db_path(config: Path) -> Path:

@@ -22,7 +22,7 @@ from db.engine import make_engine, write_session
 from db.models import Image, Status
 from jobs.intake import submit_file
 from tests.conftest import all_backends, run_cli
-from tests.daemon import launch
+from tests.daemon import launch, stop_piped
 from tests.imagefiles import photo
 from worker import daemon
 from worker.app import App
@@ -69,16 +69,6 @@ def test_reconciler_recovers_lost_messages_and_dead_claims(app: App, tmp_path: P
 def _start(config: Path) -> subprocess.Popen[str]:
     # Its own process group, so the test can clean up everything it started.
     return launch(config, "worker", new_session=True)
-
-
-def _stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM) -> str:
-    proc.send_signal(sig)
-    try:
-        out, _ = proc.communicate(timeout=40)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-    return out
 
 
 def _group_alive(pgid: int) -> bool:
@@ -132,7 +122,7 @@ def test_sigkill_of_a_worker_mid_job_loses_nothing(make_config, tmp_path: Path) 
     finally:
         if _group_alive(first.pid):
             os.killpg(first.pid, signal.SIGKILL)
-        output = _stop(second) if second is not None else ""
+        output = stop_piped(second) if second is not None else ""
     assert second.returncode == 0, output
     for image_id in ids:
         row = images.get(engine, image_id)

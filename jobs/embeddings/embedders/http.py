@@ -198,10 +198,10 @@ def image_data_url(path: Path, max_side_px: int) -> str:
     try:
         with Image.open(path) as im:
             im.draft("RGB", (max_side_px, max_side_px))
-            im = ImageOps.exif_transpose(im)
-            im.thumbnail((max_side_px, max_side_px), Image.Resampling.LANCZOS)
+            upright = ImageOps.exif_transpose(im)
+            upright.thumbnail((max_side_px, max_side_px), Image.Resampling.LANCZOS)
             buf = io.BytesIO()
-            im.convert("RGB").save(buf, "JPEG", quality=90)
+            upright.convert("RGB").save(buf, "JPEG", quality=90)
     except FileNotFoundError as exc:
         raise InputRejected(f"{path}: file not found") from exc
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
