@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageDraw
+
+from tests.daemon import launch
 
 
 def write_config(home: Path, sections: dict[str, dict[str, Any]]) -> Path:
@@ -50,10 +51,8 @@ def make_images(dest: Path, n: int, size: tuple[int, int]) -> list[Path]:
 
 
 def start_worker(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
     with open(log, "ab") as fh:
-        return subprocess.Popen([sys.executable, "-m", "worker", "--config", str(config), "worker"],
-                                stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=config.parent)
+        return launch(config, "worker", stdout=fh, text=False)
 
 
 def children_of(pid: int) -> list[int]:

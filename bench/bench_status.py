@@ -22,7 +22,7 @@ from db.engine import write_session
 from db.models import Image, ImageVariant
 
 
-def populate(app, rows: int) -> None:  # type: ignore[no-untyped-def]
+def populate(app, rows: int) -> None:
     now = time.time()
     batch, variants = [], []
     with write_session(app.engine) as s:
@@ -50,7 +50,7 @@ def populate(app, rows: int) -> None:  # type: ignore[no-untyped-def]
             s.execute(insert(ImageVariant), variants)
 
 
-def timed(label: str, fn, repeat: int = 5) -> None:  # type: ignore[no-untyped-def]
+def timed(label: str, fn, repeat: int = 5) -> None:
     times = []
     for _ in range(repeat):
         t = time.perf_counter()

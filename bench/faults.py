@@ -3,7 +3,7 @@
 Runs a real ``darkroom worker`` against private Redis and PostgreSQL servers
 (on free ports, in temporary directories; never the machine's own 6379/5432)
 and breaks one thing per scenario, reusing the test helpers
-(``tests/faults/servers.py``, ``tests/ops/conftest.py:WorkerProcess``,
+(``tests/faults/servers.py``, ``tests/daemon.py:Daemon``,
 ``tests/conftest.py``). Prints one table row per scenario:
 
     scenario | what happened | time to recover | lines logged during the outage
@@ -31,10 +31,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.conftest import TEST_SECTIONS, merge, run_cli, write_config
+from tests.daemon import Daemon
 from tests.faults.conftest import FAULT_SECTIONS, _private_dir
 from tests.faults.servers import PostgresServer, RedisServer
 from tests.imagefiles import photo
-from tests.ops.conftest import WorkerProcess
 
 
 def _config(root: Path, name: str, **sections: dict[str, Any]) -> Path:
@@ -85,18 +85,18 @@ def _attempts(cfg: Path) -> str:
 
 def _restart(root: Path, name: str, cfg: Path, server: Any, outage_s: float, n: int) -> list[str]:
     _batch(root, cfg, n)
-    worker = WorkerProcess(cfg, "worker")
+    worker = Daemon(cfg, "worker", new_session=True)
     try:
         _wait(lambda: _images(cfg).get("completed", 0) >= 2, 60)
         server.stop()
-        before = len(worker.output.splitlines())
+        before = len(worker.log().splitlines())
         time.sleep(outage_s)
-        lines = len(worker.output.splitlines()) - before
+        lines = len(worker.log().splitlines()) - before
         server.start()
         took = _wait(lambda: _images(cfg).get("completed", 0) == n, 180)
         c = _images(cfg)
         what = f"{c.get('completed')}/{n} completed, {c.get('failed')} failed; {_attempts(cfg)}"
-        tracebacks = worker.output.count("Traceback")
+        tracebacks = worker.log().count("Traceback")
         return [name, what + (f"; {tracebacks} tracebacks" if tracebacks else ""),
                 "not within 180 s" if took is None else f"{took:.1f} s", f"{lines} in {outage_s:.0f} s"]
     finally:
@@ -141,11 +141,11 @@ def start_into_outage(root: Path, args: argparse.Namespace) -> list[str]:
         cfg = _config(root, "pgdown", database={"url": server.url})
         run_cli(cfg, "migrate")
         server.stop()
-        worker = WorkerProcess(cfg, "worker")
+        worker = Daemon(cfg, "worker", new_session=True)
         try:
             time.sleep(args.outage_s)
-            alive = worker.proc.poll() is None
-            lines = len(worker.output.splitlines())
+            alive = worker.popen.poll() is None
+            lines = len(worker.log().splitlines())
             health = run_cli(cfg, "health", "--local", check=False).stderr.strip().splitlines()[-1:]
             server.start()
             _batch(root, cfg, 3)
@@ -165,7 +165,7 @@ def start_into_outage(root: Path, args: argparse.Namespace) -> list[str]:
 def vectors_deleted(root: Path, args: argparse.Namespace) -> list[str]:
     cfg = _config(root, "vectors")
     _batch(root, cfg, 8)
-    worker = WorkerProcess(cfg, "worker")
+    worker = Daemon(cfg, "worker", new_session=True)
     try:
         def vectors_ok() -> bool:
             claims = (_status(cfg) or {}).get("vector_claims", {})
@@ -173,7 +173,7 @@ def vectors_deleted(root: Path, args: argparse.Namespace) -> list[str]:
 
         _wait(vectors_ok, 120)
         shutil.rmtree(cfg.parent / "data" / "lancedb")
-        before = len(worker.output.splitlines())
+        before = len(worker.log().splitlines())
         start = time.monotonic()
         photo(root / "in" / "one-more.jpg", (300, 200))  # a new image makes the step run
         run_cli(cfg, "enqueue", str(root / "in" / "one-more.jpg"))
@@ -184,7 +184,7 @@ def vectors_deleted(root: Path, args: argparse.Namespace) -> list[str]:
 
         ok = _wait(refilled, 120)
         took = None if ok is None else time.monotonic() - start
-        lines = len(worker.output.splitlines()) - before
+        lines = len(worker.log().splitlines()) - before
         claims = (_status(cfg) or {}).get("vector_claims", {})
         return ["LanceDB directory deleted under a running worker",
                 "refilled: " + ", ".join(f"{m} {c['present']}/{c['claimed']}" for m, c in claims.items()),

@@ -48,6 +48,7 @@ from db.engine import make_engine  # noqa: E402
 from jobs.intake import submit_file  # noqa: E402
 from tests import backends  # noqa: E402
 from tests.conftest import TEST_SECTIONS, merge, write_config  # noqa: E402
+from tests.daemon import daemon_env, launch, stop_piped, wait_started  # noqa: E402
 from tests.imagefiles import photo  # noqa: E402
 from worker.app import build  # noqa: E402
 from worker.settings import load  # noqa: E402
@@ -87,36 +88,17 @@ def make_corpus(root: Path, n: int, size: tuple[int, int]) -> list[Path]:
     return [photo(root / f"b{i:04}.jpg", (w - i % 9, h), color=(i * 7 % 255, 90, 40)) for i in range(n)]
 
 
+def kill_groups(daemons: list[subprocess.Popen[str]]) -> None:
+    """SIGKILL the process group of every daemon still running (cleanup of a run)."""
+    for d in daemons:
+        if d.poll() is None:
+            os.killpg(d.pid, signal.SIGKILL)
+
+
 def start_daemon(config: Path) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
-    env["PYTHONPATH"] = str(REPO)
-    return subprocess.Popen([sys.executable, "-m", "worker", "--config", str(config), "worker"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                            cwd=config.parent, start_new_session=True)
+    return launch(config, "worker", new_session=True, env=daemon_env(PYTHONPATH=str(REPO)))
 
 
-def wait_started(proc: subprocess.Popen[str], timeout: float = 60) -> list[str]:
-    """Read the daemon's log until its "started" line (it has migrated and is consuming)."""
-    lines: list[str] = []
-    deadline = time.monotonic() + timeout
-    assert proc.stdout is not None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            raise RuntimeError("daemon exited during start:\n" + "".join(lines))
-        lines.append(line)
-        if " started: " in line:
-            return lines
-    raise RuntimeError("daemon did not start in time:\n" + "".join(lines))
-
-
-def stop_daemon(proc: subprocess.Popen[str]) -> str:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        return proc.communicate(timeout=60)[0]
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        return proc.communicate()[0]
 
 
 def run(scenario: Scenario, corpus: list[Path], procs: int, quick: bool, root: Path) -> Figures:
@@ -135,7 +117,7 @@ def run(scenario: Scenario, corpus: list[Path], procs: int, quick: bool, root: P
         app = build(load(configs[0], env={}))
         app.migrate()
         daemons = [start_daemon(c) for c in configs]
-        stack.callback(lambda: [d.poll() is None and os.killpg(d.pid, signal.SIGKILL) for d in daemons])
+        stack.callback(kill_groups, daemons)
         for d in daemons:
             wait_started(d)
         engine = make_engine(app.settings.database.url)
@@ -150,7 +132,7 @@ def run(scenario: Scenario, corpus: list[Path], procs: int, quick: bool, root: P
         total_s = time.perf_counter() - t0
         if counts["failed"]:
             raise RuntimeError(f"{counts['failed']} image(s) failed")
-        outputs = [stop_daemon(d) for d in daemons]
+        outputs = [stop_piped(d, timeout=60) for d in daemons]
         per = tuple(out.count(" completed in ") for out in outputs)
         jobs = [float(x) for out in outputs for x in re.findall(r" completed in ([0-9.]+)s", out)]
         engine.dispose()

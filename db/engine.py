@@ -6,6 +6,12 @@ transactions begin with ``BEGIN IMMEDIATE`` so two writers queue on the busy
 timeout instead of one failing with "database is locked" when it upgrades a
 read lock; sessions made with :func:`read_sessions` begin a plain deferred
 transaction so readers never take the write lock.
+
+Every engine made here names its database's troubles with the project's
+errors (``db/errors.py``): a busy database raises :class:`~db.errors.DatabaseBusy`,
+one that does not answer (or refuses the connection) raises
+:class:`~db.errors.DatabaseUnreachable`, each chained to the driver's error.
+Code above ``db`` catches those, never SQLAlchemy's ``OperationalError``.
 """
 
 from __future__ import annotations
@@ -13,11 +19,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Engine, Result, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from db.errors import DatabaseBusy, DatabaseUnreachable, database_error
 
 READONLY = "darkroom_readonly"
 
@@ -34,6 +43,25 @@ def is_sqlite(engine_or_url: Engine | str) -> bool:
     return url.get_backend_name() == "sqlite"
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a ``sqlite:///`` URL, its ``?query`` dropped (None for other backends and ``:memory:``).
+
+    The one reading of a SQLite URL as a path: the database, the queue
+    (huey's ``sqlite:///`` URL has the same form), maintenance, status.
+
+    >>> sqlite_file("sqlite:////srv/darkroom/app.db?timeout=5")
+    PosixPath('/srv/darkroom/app.db')
+    >>> sqlite_file("sqlite:///data/queue.db"), sqlite_file("redis://localhost:6379/0")
+    (PosixPath('data/queue.db'), None)
+    """
+    if not url.startswith("sqlite"):
+        return None
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
+        return None
+    return Path(u.database)
+
+
 def make_engine(url: str, tuning: SqliteTuning = SqliteTuning(), **kwargs: Any) -> Engine:
     """Build an engine for ``url`` (SQLite or PostgreSQL).
 
@@ -41,7 +69,7 @@ def make_engine(url: str, tuning: SqliteTuning = SqliteTuning(), **kwargs: Any) 
     """
     if not is_sqlite(url):
         kwargs.setdefault("pool_pre_ping", True)
-        return create_engine(url, **kwargs)
+        return _name_errors(create_engine(url, **kwargs))
 
     connect_args = kwargs.pop("connect_args", {})
     # The busy timeout is also set by pragma; this covers the connect itself.
@@ -69,6 +97,22 @@ def make_engine(url: str, tuning: SqliteTuning = SqliteTuning(), **kwargs: Any) 
             conn.exec_driver_sql("BEGIN")
         else:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return _name_errors(engine)
+
+
+def _name_errors(engine: Engine) -> Engine:
+    """Make ``engine`` raise DatabaseBusy / DatabaseUnreachable instead of SQLAlchemy's errors."""
+    url = engine.url.render_as_string(hide_password=True)
+
+    @event.listens_for(engine, "handle_error")
+    def _translate(context: ExceptionContext) -> DatabaseBusy | DatabaseUnreachable | None:
+        exc = context.sqlalchemy_exception
+        if context.is_pre_ping or exc is None:
+            return None  # a failed pre-ping only means "reconnect"
+        # Refused while connecting for another reason (credentials, no such
+        # database): for us, the database does not answer.
+        return database_error(exc, url, refused_is_down=context.connection is None)
 
     return engine
 

@@ -20,10 +20,10 @@ translated at the boundary with ``raise ... from``.
         ├── UnknownImages           ids given that no image has (here)
         ├── MaintenanceError        a duty could not do its work (db/maintenance/errors.py)
         ├── MissingOriginal         the original file is gone (jobs/errors.py)
-        ├── VectorError             vectors refused before LanceDB (jobs/embeddings/store.py)
+        ├── VectorsRefused          vectors refused before LanceDB (jobs/embeddings/store.py)
         ├── SimilarityError, SearchError    a query that cannot be answered (jobs/embeddings/)
         ├── ConfigError             a bad setting: key, value, expected (worker/settings.py; exit 2)
-        └── ImageNotFound, ImageExists      the Python API's lookups (worker/api.py)
+        └── ImageNotFound, ImageExists      the Python API's lookups (worker/api.py; db/images.py)
 
 The pure modules (``jobs/imaging``, ``jobs/fetch``, the embedders' base) import
 nothing of the project: their errors (``ImageRejected``, ``FetchRefused`` /
@@ -149,25 +149,32 @@ def is_busy(exc: BaseException) -> bool:
     return any(word in text for word in _BUSY_WORDS)
 
 
-def database_error(exc: BaseException, url: str) -> DatabaseUnreachable | DatabaseBusy | None:
+def database_error(exc: BaseException, url: str, *,
+                   refused_is_down: bool = False) -> DatabaseUnreachable | DatabaseBusy | None:
     """A SQLAlchemy ``OperationalError`` (or ``InterfaceError``) as the project's error, or None.
 
     An outage is :class:`DatabaseUnreachable`, a lock or serialization failure
     :class:`DatabaseBusy`; anything else (a bad password, a missing table) is
-    left to the caller.
+    left to the caller, unless ``refused_is_down``: then it is
+    :class:`DatabaseUnreachable` too (the database does not answer *us*; used
+    for errors while connecting, and by the CLI's last word on an error).
 
     >>> database_error(exc, "sqlite:////srv/app.db")   # doctest: +SKIP
     DatabaseBusy('SQLite at /srv/app.db is busy: database is locked')
     """
     if isinstance(exc, (DatabaseUnreachable, DatabaseBusy)):
         return exc
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
     down = unreachable_from(exc, url)
     if down is not None:
         return down
-    if not is_busy(exc):
-        return None
     backend, address = describe_url(url)
-    return DatabaseBusy(backend, address, reason_of(exc))
+    if is_busy(exc):
+        return DatabaseBusy(backend, address, reason_of(exc))
+    if refused_is_down and isinstance(exc, (OperationalError, InterfaceError)):
+        return DatabaseUnreachable(backend, address, reason_of(exc))
+    return None
 
 
 def describe_url(url: str) -> tuple[str, str]:

@@ -17,14 +17,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, and_, delete, false, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 
 from db.engine import read_sessions, rowcount, write_session
-from db.errors import UnknownImages
+from db.errors import PermanentError, UnknownImages
 from db.ids import uuid7
 from db.models import Image, ImageVariant, Status
 
 ERROR_MAX_CHARS = 2000
+
+
+def gave_up(attempts: int, last_error: str) -> str:
+    """The error of an image failed for good after its attempts (the one wording everywhere).
+
+    >>> gave_up(5, "database busy")
+    'gave up after 5 attempts; last error: database busy'
+    """
+    return f"gave up after {attempts} attempts; last error: {last_error}"[:ERROR_MAX_CHARS]
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,10 @@ class VariantRow:
     size: int
 
 
+class ImageExists(PermanentError, ValueError):
+    """A caller-chosen id is already taken by another image."""
+
+
 def insert_image(engine: Engine, *, filename: str, original_path: str, mime_type: str, size: int,
                  image_id: str | None = None, hash: str | None = None,
                  metadata: dict[str, Any] | None = None, owns_original: bool = True,
@@ -59,18 +72,43 @@ def insert_image(engine: Engine, *, filename: str, original_path: str, mime_type
     """Insert a ``pending`` row and return its id (a new UUIDv7 unless given).
 
     ``recipe``: the recipe's name (None = ``default``); the caller checks it exists.
+    An ``image_id`` already taken raises :class:`ImageExists`.
     """
     image_id = image_id or uuid7()
     now = time.time()
-    with write_session(engine) as s:
-        s.add(Image(
-            id=image_id, filename=filename, original_path=original_path, mime_type=mime_type,
-            size=size, hash=hash, status=Status.PENDING.value,
-            metadata_=json.dumps(metadata) if metadata is not None else None,
-            created_at=int(now), updated_at=now, owns_original=owns_original,
-            source_url=source_url, lane=lane, enqueued_at=now if enqueued else None, recipe=recipe,
-        ))
+    try:
+        with write_session(engine) as s:
+            s.add(Image(
+                id=image_id, filename=filename, original_path=original_path, mime_type=mime_type,
+                size=size, hash=hash, status=Status.PENDING.value,
+                metadata_=json.dumps(metadata) if metadata is not None else None,
+                created_at=int(now), updated_at=now, owns_original=owns_original,
+                source_url=source_url, lane=lane, enqueued_at=now if enqueued else None, recipe=recipe,
+            ))
+    except IntegrityError:
+        if get(engine, image_id) is None:
+            raise  # another constraint: a bug, not a taken id
+        raise ImageExists(f"an image with id {image_id!r} already exists") from None
     return image_id
+
+
+def insert_images(engine: Engine, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert ``pending`` rows in ONE transaction; each dict holds :func:`insert_image`'s arguments
+    (``image_id`` required). All or none: the bulk intake records a batch of files at once."""
+    if not rows:
+        return
+    now = time.time()
+    with write_session(engine) as s:
+        for r in rows:
+            metadata = r.get("metadata")
+            s.add(Image(
+                id=r["image_id"], filename=r["filename"], original_path=r["original_path"],
+                mime_type=r["mime_type"], size=r["size"], hash=r.get("hash"), status=Status.PENDING.value,
+                metadata_=json.dumps(metadata) if metadata is not None else None,
+                created_at=int(now), updated_at=now, owns_original=r.get("owns_original", True),
+                source_url=r.get("source_url"), lane=r.get("lane"),
+                enqueued_at=now if r.get("enqueued") else None, recipe=r.get("recipe"),
+            ))
 
 
 DEFAULT_RECIPE = "default"  # what a NULL images.recipe means (contract version 2)
@@ -167,6 +205,8 @@ def complete(engine: Engine, image_id: str, owner: str, facts: dict[str, Any],
 
 
 def upsert_variants(session: Any, image_id: str, variants: Sequence[VariantRow], now: float) -> None:
+    from sqlalchemy.dialects import postgresql, sqlite  # only writers need them (not status)
+
     dialect = session.get_bind().dialect.name
     ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
     keep = {(v.width, v.format) for v in variants}
@@ -250,7 +290,7 @@ def release_dead(engine: Engine, owner: str, max_attempts: int, reason: str) -> 
                 s.execute(update(Image).where(held, Image.id == image_id).values(
                     status=Status.FAILED.value, lease_owner=None, lease_expires_at=None,
                     updated_at=now,
-                    error=f"gave up after {attempts} attempts; last error: {reason}"[:ERROR_MAX_CHARS]))
+                    error=gave_up(attempts, reason)))
         if retry:
             s.execute(update(Image).where(held, Image.id.in_(retry)).values(
                 status=Status.PENDING.value, lease_owner=None, lease_expires_at=None,

@@ -16,7 +16,7 @@ killed, its lease expires after ``lease_s`` and another scheduler may run it.
 ``db/maintenance/runs.py`` (the maintenance duties) uses the same
 :func:`acquire` / :func:`release`.
 
->>> run_once_per_period(engine, "reconcile", 30.0, lambda: {"requeued": 0})
+>>> run_once_per_period(engine, "reconcile", 30.0, lambda: {"requeued": 0})  # doctest: +SKIP
 True
 """
 
@@ -49,7 +49,7 @@ def make_owner() -> str:
 def acquire(engine: Engine, name: str, owner: str, lease_s: float, now: float | None = None) -> bool:
     """Take lease ``name`` for ``lease_s`` seconds; False when someone else holds it.
 
-    >>> acquire(engine, "backup", make_owner(), 600)
+    >>> acquire(engine, "backup", make_owner(), 600)  # doctest: +SKIP
     True
     """
     now = time.time() if now is None else now
@@ -63,13 +63,20 @@ def acquire(engine: Engine, name: str, owner: str, lease_s: float, now: float | 
         ))
     if took:
         return True
+    return insert_new(engine, name, owner, now + lease_s)  # False: held, or inserted first by another
+
+
+def insert_new(engine: Engine, name: str, owner: str, expires_at: float) -> bool:
+    """Create lease ``name`` held by ``owner``; False if a row of that name exists already.
+
+    Its own transaction: on PostgreSQL a failed INSERT poisons the transaction
+    it runs in.
+    """
     try:
-        # First use of this name. Its own transaction: on PostgreSQL a failed
-        # INSERT poisons the transaction it runs in.
         with write_session(engine) as s:
-            s.execute(insert(Lease).values(name=name, owner=owner, expires_at=now + lease_s))
+            s.execute(insert(Lease).values(name=name, owner=owner, expires_at=expires_at))
     except IntegrityError:
-        return False  # held by someone else, or another process inserted it first
+        return False
     return True
 
 
@@ -112,7 +119,7 @@ def run_once_per_period(engine: Engine, name: str, period_s: float,
     the runs that did something; ``leases.last_run_at`` still says when it
     last ran). Exceptions from ``fn`` are always recorded, and re-raised.
 
-    >>> run_once_per_period(engine, "sweep", 3600, lambda: {"deleted": 12})
+    >>> run_once_per_period(engine, "sweep", 3600, lambda: {"deleted": 12})  # doctest: +SKIP
     True
     """
     owner = owner or make_owner()

@@ -22,6 +22,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -110,6 +111,10 @@ class Image(Base):
     embedded_at: Mapped[float | None] = mapped_column(Float)
     duplicate_of: Mapped[str | None] = mapped_column(Text)
     duplicate_score: Mapped[float | None] = mapped_column(Float)
+    # The vector the image job computed (local embedder; float32 bytes), until the embedding step
+    # writes it to LanceDB and clears both (revision 0004).
+    pending_vector: Mapped[bytes | None] = mapped_column(LargeBinary)
+    pending_vector_model: Mapped[str | None] = mapped_column(Text)
 
     variants: Mapped[list[ImageVariant]] = relationship(
         back_populates="image", cascade="all, delete-orphan", passive_deletes=True
@@ -172,6 +177,10 @@ class Lease(Base):
     owner: Mapped[str | None] = mapped_column(Text)
     expires_at: Mapped[float | None] = mapped_column(Float)
     last_run_at: Mapped[float | None] = mapped_column(Float)
+    # The embedding step's outage, while the lease is held for its backoff:
+    # consecutive failed runs (0 when healthy) and what failed (see jobs/embeddings/lease.py).
+    outages: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    outage_kind: Mapped[str | None] = mapped_column(Text)
 
 
 class MaintenanceRun(Base):

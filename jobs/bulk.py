@@ -4,24 +4,40 @@ A file whose SHA-256 matches an image already in the database (``images.hash``)
 or one earlier in the same run is skipped and reported as a duplicate. Because
 the check is against the database, an interrupted import can simply be run
 again: what was recorded is skipped, the rest is imported, nothing twice.
+
+Each file's bytes are gone over once: a file up to ``IN_MEMORY_MAX`` is read
+into memory, hashed there, checked for a duplicate and, if new, written into
+the media store from that buffer (a duplicate is never written); a larger one
+is copied and hashed in the same pass, and removed again if it turns out to
+be a duplicate. The lane comes from the same buffer's first bytes
+(:func:`jobs.lanes.lane_from_head`). The rows of up to ``BATCH_FILES`` files
+are recorded in ONE transaction, then their files are renamed into place and
+their messages queued: a database error records none of the batch and leaves
+no file behind; a queue outage leaves the rows recorded for the reconciler.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import mimetypes
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, select
 
+from db import images
 from db.engine import read_sessions
+from db.ids import uuid7
 from db.images import of_recipe
 from db.models import Image
-from jobs import media
+from jobs import lanes, media
 from jobs.imaging import Limits
-from jobs.intake import submit_file
+from jobs.imaging.recipes import stored_name
+from jobs.queue import queue_errors
 from jobs.tasks import TaskSet
 
 log = logging.getLogger(__name__)
@@ -51,6 +67,27 @@ def image_with_hash(engine: Engine, digest: str, recipe: str | None = None) -> s
                          .order_by(Image.id).limit(1)).first()
 
 
+BATCH_FILES = 64  # rows recorded per transaction
+IN_MEMORY_MAX = 64 * 1024 * 1024  # files up to this size are read into memory once
+
+
+class _Duplicate(Exception):
+    """Raised into a staged file's block to remove it (its content is already in Darkroom)."""
+
+
+@dataclass
+class _Staged:
+    path: Path
+    image_id: str
+    original: media.NewOriginal
+    stack: ExitStack  # holds the new_original block: close() renames the file into place
+    lane: str | None
+
+    def abort(self, exc: BaseException) -> None:
+        """Leave the block with ``exc``: the temporary file is removed."""
+        self.stack.__exit__(type(exc), exc, exc.__traceback__)
+
+
 def import_files(engine: Engine, tasks: TaskSet, media_dir: Path, files: Iterable[Path],
                  metadata: dict[str, Any] | None = None,
                  on_file: Callable[[Path], None] | None = None,
@@ -63,23 +100,111 @@ def import_files(engine: Engine, tasks: TaskSet, media_dir: Path, files: Iterabl
     (1180, 20)
     """
     report = ImportReport()
-    seen: dict[str, str] = {}
-    for path in files:
-        try:
-            digest = media.sha256_file(path)
-            existing = seen.get(digest) or image_with_hash(engine, digest, recipe)
-            if existing is not None:
-                report.duplicates.append(Duplicate(path, existing))
-                log.info("skipped %s: same content as image %s", path, existing)
+    seen: dict[str, str] = {}  # digest -> id, for this run
+    batch: list[_Staged] = []
+    try:
+        for path in files:
+            try:
+                staged = _stage(engine, media_dir, path, seen, recipe, lane_by, report)
+            except OSError as exc:
+                report.failed.append((path, f"{type(exc).__name__}: {exc.strerror or exc}"))
+                log.warning("could not import %s: %s", path, exc)
             else:
-                submitted = submit_file(engine, tasks, media_dir, path, metadata, lane_by=lane_by, recipe=recipe)
-                seen[digest] = submitted.image_id
-                report.created.append((path, submitted.image_id))
-                if not submitted.queued:
-                    report.unqueued.append(submitted.image_id)
-        except OSError as exc:
-            report.failed.append((path, f"{type(exc).__name__}: {exc.strerror or exc}"))
-            log.warning("could not import %s: %s", path, exc)
-        if on_file is not None:
-            on_file(path)
+                if staged is not None:
+                    batch.append(staged)
+                    seen[staged.original.digest] = staged.image_id
+            if len(batch) >= BATCH_FILES:
+                _record(engine, tasks, batch, metadata, recipe, report)
+                batch = []
+            if on_file is not None:
+                on_file(path)
+        _record(engine, tasks, batch, metadata, recipe, report)
+        batch = []
+    except BaseException as exc:  # the database refused the batch, or Ctrl-C: no staged file is left behind
+        for staged in batch:
+            staged.abort(exc)
+        raise
     return report
+
+
+def _stage(engine: Engine, media_dir: Path, path: Path, seen: dict[str, str], recipe: str | None,
+           lane_by: tuple[Limits, int] | None, report: ImportReport) -> _Staged | None:
+    """Write ``path`` under a temporary name in the media store, hashed on the way; None for a duplicate."""
+    data: bytes | None = None
+    digest: Any = None
+    if path.stat().st_size <= IN_MEMORY_MAX:
+        data = path.read_bytes()
+        digest = hashlib.sha256(data)
+        if _is_duplicate(engine, path, digest.hexdigest(), seen, recipe, report):
+            return None
+    image_id = uuid7()
+    stack = ExitStack()
+    try:
+        original = stack.enter_context(media.new_original(media_dir, image_id, path.suffix))
+        if data is not None:
+            original.write_hashed(data, digest)
+            head = data[:media.CHUNK]
+        else:
+            head = _copy(path, original)
+        original.close()
+    except BaseException as exc:
+        stack.__exit__(type(exc), exc, exc.__traceback__)  # removes the temporary file
+        raise
+    staged = _Staged(path, image_id, original, stack, None)
+    if data is None and _is_duplicate(engine, path, original.digest, seen, recipe, report):
+        staged.abort(_Duplicate())
+        return None
+    if lane_by is not None:
+        staged.lane = lanes.lane_from_head(head, original.size, *lane_by) or lanes.lane_of(original.tmp, *lane_by)
+    return staged
+
+
+def _copy(path: Path, original: media.NewOriginal) -> bytes:
+    """Copy (and hash) ``path`` into ``original``; returns its first chunk."""
+    head = b""
+    with open(path, "rb") as inp:
+        for chunk in iter(lambda: inp.read(media.CHUNK), b""):
+            head = head or chunk
+            original.write(chunk)
+    return head
+
+
+def _is_duplicate(engine: Engine, path: Path, digest: str, seen: dict[str, str], recipe: str | None,
+                  report: ImportReport) -> bool:
+    existing = seen.get(digest) or image_with_hash(engine, digest, recipe)
+    if existing is None:
+        return False
+    report.duplicates.append(Duplicate(path, existing))
+    log.info("skipped %s: same content as image %s", path, existing)
+    return True
+
+
+def _record(engine: Engine, tasks: TaskSet, batch: list[_Staged], metadata: dict[str, Any] | None,
+            recipe: str | None, report: ImportReport) -> None:
+    """One transaction for the batch's rows, then the files into place, then the messages."""
+    if not batch:
+        return
+    images.insert_images(engine, [{
+        "image_id": s.image_id, "filename": s.path.name, "original_path": s.original.rel,
+        "mime_type": mimetypes.guess_type(s.path.name)[0] or "application/octet-stream",
+        "size": s.original.size, "hash": s.original.digest, "metadata": metadata, "owns_original": True,
+        "lane": s.lane, "recipe": stored_name(recipe), "enqueued": True,  # the reconciler waits for the rename
+    } for s in batch])
+    staged = list(batch)
+    batch.clear()  # from here on the rows exist: nothing of the batch is removed on an error
+    for i, s in enumerate(staged):
+        try:
+            s.stack.close()  # renamed into place
+        except BaseException as exc:  # the row stays (the worker fails it: no original); no temporary file stays
+            for rest in staged[i + 1:]:
+                rest.abort(exc)
+            raise
+        report.created.append((s.path, s.image_id))
+    queued: list[str] = []
+    try:
+        for s in staged:
+            tasks.enqueue_images([s.image_id], lane=s.lane)
+            queued.append(s.image_id)
+    except queue_errors():  # the rows are the truth: the reconciler enqueues them when the queue is back
+        report.unqueued.extend(s.image_id for s in staged[len(queued):])
+    images.mark_enqueued(engine, queued)

@@ -17,15 +17,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy.exc import OperationalError
-
 from db import images
-from db.errors import describe_url, unreachable_from
+from db.errors import DatabaseBusy, DatabaseUnreachable, describe_url
 from jobs import imaging, lanes, media, originals, running
 from jobs.backoff import Backoff
 from jobs.context import JobContext
 from jobs.errors import (
-    DarkroomError,
     MissingOriginal,
     PermanentError,
     RetryableError,
@@ -47,17 +44,16 @@ def process_image(ctx: JobContext, image_id: str) -> str:
     owner = ctx.owner
     try:
         claimed = images.claim(ctx.engine, image_id, owner, ctx.lease_s)
-    except OperationalError as exc:
+    except (DatabaseBusy, DatabaseUnreachable) as exc:
         # The database is busy beyond its timeout, or down: the row is untouched
         # (no attempt counted); try again later rather than drop the message.
-        down = unreachable_from(exc, _db_url(ctx))
-        if down is not None:  # an outage: one WARNING for all images, a growing wait
-            delay = OUTAGES.down(down.where, down.reason)
-            log.debug("image %s: could not claim (%s); retry in %.1fs", image_id, down, delay)
+        if isinstance(exc, DatabaseUnreachable):  # an outage: one WARNING for all images, a growing wait
+            delay = OUTAGES.down(exc.where, exc.reason)
+            log.debug("image %s: could not claim (%s); retry in %.1fs", image_id, exc, delay)
         else:
             delay = ctx.retry_delay_s
             log.warning("image %s: could not claim (%s); retry in %.1fs", image_id,
-                        exc.__class__.__name__, delay, extra={"image_id": image_id, "outcome": "retry"})
+                        exc, delay, extra={"image_id": image_id, "outcome": "retry"})
         if ctx.schedule is not None:
             ctx.schedule(image_id, delay)
         return "retry"
@@ -68,8 +64,7 @@ def process_image(ctx: JobContext, image_id: str) -> str:
         return "skipped"
     if claimed.attempts > ctx.max_attempts:
         # Released by a shutdown or a dead worker after its last attempt.
-        error = (f"gave up after {ctx.max_attempts} attempts; last error: "
-                 f"{claimed.error or 'interrupted while processing'}")
+        error = images.gave_up(ctx.max_attempts, claimed.error or "interrupted while processing")
         images.fail(ctx.engine, image_id, error, owner)
         _log_done(image_id, "failed", t0, {}, error, logging.WARNING)
         return "failed"
@@ -103,7 +98,7 @@ def process_image(ctx: JobContext, image_id: str) -> str:
         persist(ctx, "failure", lambda: images.fail(ctx.engine, image_id, reason, owner))
         _log_done(image_id, "failed", t0, {}, reason, logging.WARNING)
         return "failed"
-    except (RetryableError, OperationalError) as exc:
+    except RetryableError as exc:  # DatabaseBusy / DatabaseUnreachable among them
         attempt.discard()
         return _retry_or_give_up(ctx, claimed, owner, exc, t0)
     except Exception as exc:  # a bug or an unexpected library error: fail loudly, keep going
@@ -163,9 +158,11 @@ def _render_and_store(ctx: JobContext, claimed: images.Claimed,
     vdir = media.variant_dir(ctx.media_dir, claimed.id)
     if claimed.attempts > 1:
         remove_temp_files(vdir)  # left by an attempt that was killed while writing
+    inline = _embeds_inline(ctx)
     try:
         with running.job(ctx.lanes_dir):
-            rendered = imaging.render(source, recipe, ctx.limits, lambda: running.encode_threads(ctx.lanes_dir))
+            rendered = imaging.render(source, recipe, ctx.limits, lambda: running.encode_threads(ctx.lanes_dir),
+                                      embed_copy=inline)
     except imaging.ImageRejected as exc:
         raise PermanentError(str(exc)) from exc
     except MemoryError as exc:
@@ -187,7 +184,24 @@ def _render_and_store(ctx: JobContext, claimed: images.Claimed,
         "gps": json.dumps(rendered.gps) if rendered.gps else None,
         "placeholder": rendered.placeholder, "dominant_color": rendered.dominant_color,
     }
+    if inline:  # the local embedder on the pixels decoded above; the embedding step only writes it
+        from jobs.embeddings import inline as inline_embedding
+
+        t = time.perf_counter()
+        copy = rendered.embed_copy
+        facts.update(inline_embedding.vector_facts(inline_embedding.describe(copy) if copy is not None else None))
+        timings["embed"] = time.perf_counter() - t + timings.pop("embed_copy", 0.0)
+    else:  # no stale vector of an earlier render stays on the row
+        facts.update(pending_vector=None, pending_vector_model=None)
     return facts, rows, timings
+
+
+def _embeds_inline(ctx: JobContext) -> bool:
+    """True when the configured embedder is ``local``: the job computes the vector itself."""
+    from jobs.embeddings.task import settings_of
+
+    cfg = settings_of(ctx)
+    return cfg is not None and cfg.embedder == "local"
 
 
 def _check_readable(source: Path, original_path: str) -> None:
@@ -216,8 +230,8 @@ class Attempt:
     """The files one attempt writes: under ``.tmp-<token>-`` names until the lease holder moves them.
 
     >>> attempt = Attempt(media_dir)                       # doctest: +SKIP
-    >>> attempt.write(media_dir / rel, data)               # .tmp-<token>-320.webp
-    >>> attempt.move_into_place()                          # inside images.complete
+    >>> attempt.write(media_dir / rel, data)               # .tmp-<token>-320.webp  # doctest: +SKIP
+    >>> attempt.move_into_place()                          # inside images.complete  # doctest: +SKIP
     """
 
     def __init__(self, media_dir: Path) -> None:
@@ -293,14 +307,16 @@ def persist(ctx: JobContext, what: str, write: Callable[[], T]) -> T:
     while True:
         try:
             result = write()
-        except OperationalError as exc:
+        except (DatabaseBusy, DatabaseUnreachable) as exc:
             failures += 1
             left = deadline - time.monotonic()
-            down = unreachable_from(exc, _db_url(ctx))
             if left <= 0:
                 raise
-            wait = OUTAGES.down(down.where, down.reason) if down else _PERSIST_BACKOFF.delay(failures)
-            log.debug("%s write failed (%s); retrying in %.1fs", what, down or exc.__class__.__name__, wait)
+            if isinstance(exc, DatabaseUnreachable):
+                wait = OUTAGES.down(exc.where, exc.reason)
+            else:
+                wait = _PERSIST_BACKOFF.delay(failures)
+            log.debug("%s write failed (%s); retrying in %.1fs", what, exc, wait)
             time.sleep(min(wait, left))
             continue
         if failures:
@@ -328,9 +344,9 @@ def remove_stale_variants(vdir: Path, keep: set[str]) -> None:
 
 def _retry_or_give_up(ctx: JobContext, claimed: images.Claimed, owner: str, exc: Exception,
                       t0: float) -> str:
-    message = str(exc) if isinstance(exc, DarkroomError) else f"database busy: {exc.__class__.__name__}"
+    message = str(exc)
     if claimed.attempts >= ctx.max_attempts:
-        error = f"gave up after {claimed.attempts} attempts; last error: {message}"
+        error = images.gave_up(claimed.attempts, message)
         persist(ctx, "failure", lambda: images.fail(ctx.engine, claimed.id, error, owner))
         _log_done(claimed.id, "failed", t0, {}, error, logging.WARNING)
         return "failed"
@@ -379,13 +395,12 @@ class LeaseKeeper:
                 if not images.renew(self.ctx.engine, self.image_id, self.owner, self.ctx.lease_s):
                     log.warning("image %s: lease lost while processing", self.image_id)
                     return
-            except OperationalError as exc:
-                down = unreachable_from(exc, _db_url(self.ctx))
-                if down is not None:
+            except (DatabaseBusy, DatabaseUnreachable) as exc:
+                if isinstance(exc, DatabaseUnreachable):
                     if not warned:  # once per job; the outage itself is logged once per process
                         log.warning("image %s: lease renewal failed: database unreachable (%s); will retry",
-                                    self.image_id, down.reason)
+                                    self.image_id, exc.reason)
                         warned = True
-                    OUTAGES.down(down.where, down.reason)
+                    OUTAGES.down(exc.where, exc.reason)
                 else:
                     log.warning("image %s: lease renewal hit a busy database; will retry", self.image_id)

@@ -6,7 +6,6 @@ The row is written before the message: a crash between the two leaves a
 
 from __future__ import annotations
 
-import hashlib
 import mimetypes
 import os
 from collections.abc import Iterator
@@ -48,27 +47,6 @@ def iter_image_files(root: Path) -> Iterator[Path]:
                 yield Path(dirpath) / name
 
 
-def store_original(media_dir: Path, image_id: str, src: Path) -> tuple[str, str, int]:
-    """Copy ``src`` into the media store; returns (relative path, sha256, size)."""
-    rel = media.original_relpath(image_id, src.suffix)
-    dest = media_dir / rel
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    h = hashlib.sha256()
-    size = 0
-    tmp = dest.with_name(media.TMP_PREFIX + dest.name)
-    try:
-        with open(src, "rb") as inp, open(tmp, "wb") as out:
-            for chunk in iter(lambda: inp.read(1024 * 1024), b""):
-                h.update(chunk)
-                size += len(chunk)
-                out.write(chunk)
-        os.replace(tmp, dest)
-    except BaseException:  # a full disk, a read error: leave no partial original behind
-        tmp.unlink(missing_ok=True)
-        raise
-    return rel, h.hexdigest(), size
-
-
 def submit_file(engine: Engine, tasks: TaskSet, media_dir: Path, src: Path,
                 metadata: dict[str, Any] | None = None, image_id: str | None = None,
                 lane_by: tuple[Limits, int] | None = None, recipe: str | None = None) -> Submitted:
@@ -79,12 +57,15 @@ def submit_file(engine: Engine, tasks: TaskSet, media_dir: Path, src: Path,
     ``lane_by=(limits, large_pixels)`` reads the header to put big images in the large lane.
     """
     image_id = image_id or uuid7()
-    rel, digest, size = store_original(media_dir, image_id, src)
     mime = mimetypes.guess_type(src.name)[0] or "application/octet-stream"
-    lane = lanes.lane_of(media_dir / rel, *lane_by) if lane_by else None
-    images.insert_image(engine, image_id=image_id, filename=src.name, original_path=rel,
-                        mime_type=mime, size=size, hash=digest, metadata=metadata,
-                        owns_original=True, lane=lane, recipe=stored_name(recipe))
+    with media.new_original(media_dir, image_id, src.suffix) as original:
+        original.copy_from(src)
+        original.close()
+        lane = lanes.lane_of(original.tmp, *lane_by) if lane_by else None
+        images.insert_image(engine, image_id=image_id, filename=src.name, original_path=original.rel,
+                            mime_type=mime, size=original.size, hash=original.digest, metadata=metadata,
+                            owns_original=True, lane=lane, recipe=stored_name(recipe), enqueued=True)
+    digest, size = original.digest, original.size
     try:
         tasks.enqueue_images([image_id], lane=lane)
     except queue_errors():  # the row is the truth: the reconciler enqueues it when the queue is back

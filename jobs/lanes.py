@@ -43,10 +43,35 @@ def lane_for_pixels(pixels: int, large_pixels: int) -> str:
 def lane_of(path: Path, limits: imaging.Limits, large_pixels: int) -> str:
     """The lane of the original at ``path``, from its header only; ``default`` if it cannot be read
     (the render then fails it with the real reason)."""
+    from jobs.imaging.decode import open_checked  # the header only: not the pipeline (numpy)
+
     try:
-        return imaging.classify_lane(imaging.probe(path, limits), large_pixels)
+        with open_checked(path, limits) as (_, info):
+            return lane_for_pixels(info.pixels, large_pixels)
     except imaging.ImageRejected:
         return DEFAULT
+
+
+def lane_from_head(head: bytes, size: int, limits: imaging.Limits, large_pixels: int) -> str | None:
+    """The lane from the first bytes of a file of ``size`` bytes, without Pillow (JPEG, PNG, GIF,
+    BMP); None when the head does not say (another format, a JPEG whose SOF is further on): then
+    ask :func:`lane_of`. Like it, an image the limits refuse goes to ``default`` (the render fails it).
+
+    >>> from jobs.imaging.types import Limits
+    >>> head = b"GIF89a" + (9000).to_bytes(2, "little") + (6000).to_bytes(2, "little")
+    >>> lane_from_head(head, 1000, Limits(), 40_000_000)
+    'large'
+    """
+    from jobs.imaging.sniff import header_size, identify
+
+    fmt = identify(head)
+    dims = header_size(head, fmt) if fmt else None
+    if dims is None:
+        return None
+    w, h = dims
+    if size > limits.max_bytes or w < 1 or h < 1 or max(w, h) > limits.max_side or w * h > limits.max_pixels:
+        return DEFAULT
+    return lane_for_pixels(w * h, large_pixels)
 
 
 @contextmanager

@@ -16,9 +16,13 @@ import os
 import re
 import secrets
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, BinaryIO
 
 TMP_PREFIX = ".tmp-"
+CHUNK = 1024 * 1024  # bytes read at a time when copying or hashing a file
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _SAFE_EXT = re.compile(r"^\.[a-z0-9]{1,8}$")
 
@@ -96,16 +100,69 @@ def write_temp(path: Path, data: bytes, token: str | None = None) -> Path:
     return tmp
 
 
-def atomic_copy(src: Path, dest: Path) -> None:
-    """Copy ``src`` to ``dest`` through a temporary name (removed on any error)."""
-    fd, tmp = open_temp(dest.parent, dest.name)
+class NewOriginal:
+    """An original being written under its temporary name, hashed (SHA-256) and counted as it goes."""
+
+    def __init__(self, rel: str, tmp: Path, fh: BinaryIO) -> None:
+        self.rel, self.tmp, self.size = rel, tmp, 0
+        self._fh, self._hash = fh, hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self._hash.update(data)
+        self.size += len(data)
+        return self._fh.write(data)
+
+    def write_hashed(self, data: bytes, sha256: Any) -> None:
+        """Write all of ``data``, whose SHA-256 the caller has already computed (``sha256``, a
+        ``hashlib`` object fed exactly ``data``): the bytes are gone over once, not twice."""
+        if self.size:
+            raise ValueError("write_hashed writes the whole file: nothing may be written before it")
+        self._hash = sha256
+        self.size = len(data)
+        self._fh.write(data)
+
+    def copy_from(self, src: Path) -> None:
+        with open(src, "rb") as inp:
+            for chunk in iter(lambda: inp.read(CHUNK), b""):
+                self.write(chunk)
+
+    def close(self) -> None:
+        """Flush and close the file (then ``tmp`` can be read); idempotent."""
+        self._fh.close()
+
+    @property
+    def digest(self) -> str:
+        return self._hash.hexdigest()
+
+
+@contextmanager
+def new_original(media_dir: Path, image_id: str, ext: str) -> Iterator[NewOriginal]:
+    """Store an original: the one way both producers (``jobs/intake.py``, the Python API) do it.
+
+    The block writes the bytes (``write``/``copy_from``), closes the file and
+    records the row; the file is renamed into place only when the block ends
+    without an error, so an id that turns out to be taken never overwrites that
+    image's original, and on any error (a full disk, a refused row) the
+    temporary file is removed: nothing partial is left behind. A row recorded
+    in the block should be marked enqueued (``images.insert_image(enqueued=True)``),
+    so the reconciler leaves it alone while the rename happens.
+
+    >>> with new_original(media_dir, image_id, ".jpg") as original:  # doctest: +SKIP
+    ...     original.copy_from(Path("upload.jpg"))
+    ...     original.close()
+    ...     images.insert_image(engine, original_path=original.rel, hash=original.digest, ...)
+    """
+    rel = original_relpath(image_id, ext)
+    dest = media_dir / rel
+    fd, tmp = open_temp(dest.parent, dest.name)  # mode 0666 & ~umask, like any file
+    original = NewOriginal(rel, tmp, os.fdopen(fd, "wb"))
     try:
-        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
-            shutil.copyfileobj(inp, out, 1024 * 1024)
+        yield original
+        original.close()
         os.replace(tmp, dest)
     except BaseException:
-        with _suppress():
-            os.unlink(tmp)
+        original.close()
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -149,9 +206,9 @@ def resolve_original(media_dir: Path, original_path: str) -> Path:
 
 
 def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes, read in 1 MiB chunks."""
+    """Hex SHA-256 of a file's bytes, read in 1 MiB chunks (the hash :class:`NewOriginal` records)."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1024 * 1024), b""):
+        for chunk in iter(lambda: fh.read(CHUNK), b""):
             h.update(chunk)
     return h.hexdigest()

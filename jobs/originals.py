@@ -25,7 +25,6 @@ from db.models import Image, Status
 from jobs import media
 from jobs.context import JobContext
 from jobs.errors import PermanentError, RetryableError
-from jobs.fetch import FetchFailed, FetchRefused, extension_for, fetch
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +55,8 @@ def ensure_original(ctx: JobContext, claimed: Claimed) -> Claimed:
     """Fetch the original of a URL row if it is not stored yet; returns the updated claim."""
     if not needs_fetch(ctx, claimed):
         return claimed
+    from jobs.fetch import FetchFailed, FetchRefused, extension_for, fetch  # httpx: only for URL rows
+
     url = claimed.source_url or ""
     t = time.perf_counter()
     try:

@@ -6,17 +6,14 @@ made, so producers (CLI, API) and consumers agree on task names.
 
 from __future__ import annotations
 
-import os
-import threading
-import weakref
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from huey import Huey, PriorityRedisExpireHuey, SqliteHuey
-from huey.storage import SqliteStorage
-
+from db.engine import sqlite_file
 from db.errors import BackendUnreachable
+from jobs.huey_import import Huey, PriorityRedisExpireHuey, SqliteHuey, enable_redis
+from jobs.huey_private import TunedSqliteStorage
 
 
 @dataclass(frozen=True)
@@ -61,43 +58,12 @@ class QueueConfig:
             raise ValueError("result_ttl_s: expected an integer >= 1")
 
 
-class TunedSqliteStorage(SqliteStorage):
-    """huey's SQLite storage with ``synchronous=NORMAL`` (WAL keeps it durable
-    against process crashes; enqueue is ~3x faster than FULL on this machine),
-    made safe across ``fork``.
-
-    huey closes the connection once before it forks its first workers, but a
-    worker restarted by the health check is forked later from a consumer whose
-    reconciler thread has used the queue since: the child would inherit an
-    open SQLite connection (which must never cross a fork) and perhaps a
-    locked ``threading.Lock``. After a fork the child drops both and opens
-    its own connection on first use.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        ref = weakref.ref(self)
-
-        def _forget_in_child() -> None:
-            storage = ref()
-            if storage is not None:
-                storage._conn = None  # abandoned, not closed: the parent still uses it
-                storage.lock = threading.Lock()
-
-        os.register_at_fork(after_in_child=_forget_in_child)
-
-    def _create_connection(self):  # type: ignore[no-untyped-def]
-        conn = super()._create_connection()
-        conn.execute("pragma synchronous=NORMAL")
-        return conn
-
-
 class DarkroomSqliteHuey(SqliteHuey):
     storage_class = TunedSqliteStorage
 
 
 def sqlite_queue_path(url: str) -> Path | None:
-    return Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None
+    return sqlite_file(url)
 
 
 class QueueUnreachable(BackendUnreachable):
@@ -126,12 +92,10 @@ def queue_errors() -> tuple[type[BaseException], ...]:
     import sqlite3
 
     out: list[type[BaseException]] = [sqlite3.OperationalError, OSError]
-    try:
+    if "redis" in sys.modules:  # else nothing raised a redis error (and importing it costs 0.1 s)
         import redis.exceptions
 
         out += [redis.exceptions.ConnectionError, redis.exceptions.TimeoutError]
-    except ImportError:  # pragma: no cover - redis is a dependency
-        pass
     return tuple(out)
 
 
@@ -163,6 +127,7 @@ def make_huey(cfg: QueueConfig) -> Huey:
         path.parent.mkdir(parents=True, exist_ok=True)
         return DarkroomSqliteHuey(cfg.name, filename=str(path), results=False,
                                   timeout=cfg.busy_timeout_s)
+    enable_redis()  # huey was imported without redis-py (jobs/huey_import.py)
     return PriorityRedisExpireHuey(cfg.name, url=cfg.url, results=False,
                                    expire_time=cfg.result_ttl_s)
 

@@ -13,9 +13,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Engine, and_, func, or_, select, update
 
 from db.engine import read_sessions, write_session
+from db.images import gave_up
 from db.models import Image, Status
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ def reconcile(engine: Engine, enqueue: Callable[[list[str]], None], *, requeue_a
       rows enqueued more than ``requeue_after_s`` ago;
     - otherwise: none (a message per row may still be waiting).
 
-    >>> reconcile(engine, tasks.enqueue_images, requeue_after_s=60, max_attempts=5)
+    >>> reconcile(engine, tasks.enqueue_images, requeue_after_s=60, max_attempts=5)  # doctest: +SKIP
     ReconcileResult(requeued_pending=1, requeued_expired=0, given_up=0)
     """
     now = now or time.time()
@@ -63,7 +64,7 @@ def reconcile(engine: Engine, enqueue: Callable[[list[str]], None], *, requeue_a
             depth = queue_depth()
             cutoff = (now - min(ENQUEUE_SETTLE_S, requeue_after_s) if depth == 0
                       else now - requeue_after_s if depth < waiting else None)
-        forgotten = Image.enqueued_at.is_(None)
+        forgotten: ColumnElement[bool] = Image.enqueued_at.is_(None)
         if cutoff is not None:
             forgotten = or_(forgotten, Image.enqueued_at < cutoff)
         pending = list(s.scalars(
@@ -76,8 +77,7 @@ def reconcile(engine: Engine, enqueue: Callable[[list[str]], None], *, requeue_a
     spent = [(i, a, e) for i, a, e in expired if a >= max_attempts]
     retry = [i for i, a, _ in expired if a < max_attempts]
     for image_id, attempts, error in spent:
-        reason = f"gave up after {attempts} attempts; last error: " + (
-            error or "the worker stopped while processing it (lease expired)")
+        reason = gave_up(attempts, error or "the worker stopped while processing it (lease expired)")
         with write_session(engine) as ws:
             ws.execute(update(Image).where(
                 and_(Image.id == image_id, Image.status == Status.PROCESSING.value,

@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from huey import Huey, crontab
-
 from db.leases import run_once_per_period
-from jobs import context, image_job
+from jobs import context
 from jobs.embeddings import task as embedding_task
-from jobs.outage import quiet_when_database_down
+from jobs.huey_import import Huey, crontab
+from jobs.outage import OUTAGES, quiet_when_database_down
+from jobs.queue import queue_errors, unreachable_queue
 
 PRIORITY_DEFAULT = 10
 PRIORITY_LARGE = 0  # big images wait behind small ones
@@ -39,7 +39,8 @@ class TaskSet:
                 self.huey.enqueue(task)
 
 
-def register(huey: Huey) -> TaskSet:
+def register(huey: Huey, queue_url: str = "") -> TaskSet:
+    """The tasks on ``huey``; ``queue_url`` names the queue in outage lines."""
     @huey.task(name="embed_images", priority=PRIORITY_DEFAULT + 1)
     @quiet_when_database_down(lambda: context.current().engine)
     def embed_images_task() -> None:
@@ -61,8 +62,22 @@ def register(huey: Huey) -> TaskSet:
 
     @huey.task(name="process_image", priority=PRIORITY_DEFAULT)
     def process_image_task(image_id: str) -> None:
+        from jobs import (
+            image_job,  # Pillow and the imaging modules: the worker preloads them, producers never need them
+        )
+
         ctx = context.current()
-        if image_job.process_image(ctx, image_id) == "completed":
+        if image_job.process_image(ctx, image_id) != "completed":
+            return
+        try:
             embedding_task.trigger_after_complete(ctx, lambda delay: embed_images_task.schedule(delay=delay))
+        except queue_errors() as exc:
+            # The image is done and recorded; its vector waits for the periodic run
+            # (embed_images_periodic), so a queue outage here is an outage line, not
+            # a traceback for a task that succeeded.
+            down = unreachable_queue(exc, queue_url)
+            if down is None:
+                raise
+            OUTAGES.down(down.where, down.reason)
 
     return TaskSet(huey=huey, process_image=process_image_task, embed_images=embed_images_task)

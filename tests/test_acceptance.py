@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,16 +10,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import all_backends, run_cli, wait_for
+from tests.daemon import launch, stop_piped
 from tests.imagefiles import photo
 
 pytestmark = pytest.mark.acceptance
 
 
 def start_worker(config: Path, *args: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
-    return subprocess.Popen([sys.executable, "-m", "worker", "--config", str(config), "worker", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                            cwd=config.parent)
+    return launch(config, "worker", *args)
 
 
 
@@ -41,12 +37,7 @@ def test_worker_daemon_processes_and_stops_cleanly_on_sigterm(make_config, tmp_p
 
         wait_for(all_done, timeout=60)
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            output, _ = worker.communicate(timeout=45)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            raise
+        output = stop_piped(worker, timeout=45, must_stop=True)
     assert worker.returncode == 0, output
     counts = json.loads(run_cli(cfg, "status", "--json").stdout)["images"]
     assert counts == {"pending": 0, "processing": 0, "completed": 4, "failed": 0}

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from db import images
+from db.engine import SqliteTuning, make_engine
 from db.errors import (
     BackendUnreachable,
     DarkroomError,
@@ -19,14 +21,15 @@ from db.errors import (
     PermanentError,
     RetryableError,
     UnknownImages,
-    database_error,
 )
 from db.maintenance.errors import MaintenanceError
 from jobs.embeddings.search import SearchError
 from jobs.embeddings.similarity import SimilarityError
-from jobs.embeddings.store import VectorError, VectorStoreError
+from jobs.embeddings.store import VectorsRefused, VectorStoreError
 from jobs.errors import MissingOriginal, StorageUnavailable
 from jobs.queue import QueueUnreachable
+from tests import backends
+from tests.conftest import run_cli
 from worker.api import Darkroom, ImageExists, ImageNotFound, retry_busy
 from worker.app import App
 from worker.cli import main
@@ -40,7 +43,7 @@ def invoke(config: Path, *args: str) -> Result:
 def test_the_tree_has_one_root_and_two_branches() -> None:
     retryable: list[type] = [BackendUnreachable, DatabaseUnreachable, QueueUnreachable, DatabaseBusy,
                              StorageUnavailable, VectorStoreError]
-    permanent: list[type] = [UnknownImages, MaintenanceError, MissingOriginal, VectorError, SimilarityError,
+    permanent: list[type] = [UnknownImages, MaintenanceError, MissingOriginal, VectorsRefused, SimilarityError,
                              SearchError, ConfigError, ImageNotFound, ImageExists]
     assert all(issubclass(cls, RetryableError) for cls in retryable)
     assert all(issubclass(cls, PermanentError) for cls in permanent)
@@ -88,9 +91,9 @@ def _locked(tmp_path: Path) -> tuple[sqlite3.Connection, str]:
     return holder, f"sqlite:///{db}"
 
 
-def test_a_locked_database_is_database_busy_named_by_db(tmp_path: Path) -> None:
+def test_a_locked_database_is_database_busy_raised_by_db(tmp_path: Path) -> None:
     holder, url = _locked(tmp_path)
-    engine = create_engine(url, connect_args={"timeout": 0.05})
+    engine = make_engine(url, SqliteTuning(busy_timeout_ms=50))
     calls = []
 
     def write() -> None:
@@ -99,21 +102,64 @@ def test_a_locked_database_is_database_busy_named_by_db(tmp_path: Path) -> None:
             conn.execute(text("INSERT INTO t VALUES (2)"))
 
     try:
-        with pytest.raises(OperationalError) as caught:
+        with pytest.raises(DatabaseBusy, match="database is locked") as caught:
             write()
-        busy = database_error(caught.value, url)
-        assert isinstance(busy, DatabaseBusy) and "database is locked" in str(busy)
+        assert isinstance(caught.value.__cause__, sqlite3.OperationalError)  # chained to the driver's error
         with pytest.raises(DatabaseBusy):
-            retry_busy(write, url, attempts=3, sleep=lambda s: None)
+            retry_busy(write, attempts=3, sleep=lambda s: None)
         assert len(calls) == 1 + 3
     finally:
         holder.execute("ROLLBACK")
         holder.close()
         engine.dispose()
-    gone = create_engine(f"sqlite:///{tmp_path}/no/dir/app.db")
-    with pytest.raises(OperationalError) as caught:
+
+
+def test_the_engine_names_an_unreachable_database_and_leaves_other_errors_alone(tmp_path: Path) -> None:
+    gone = make_engine(f"sqlite:///{tmp_path}/no/dir/app.db")
+    with pytest.raises(DatabaseUnreachable, match="cannot open the database file"):
         gone.connect()
-    assert isinstance(database_error(caught.value, str(gone.url)), DatabaseUnreachable)
+    fine = make_engine(f"sqlite:///{tmp_path}/app.db")
+    with fine.connect() as conn, pytest.raises(OperationalError, match="no such table"):
+        conn.execute(text("SELECT * FROM nowhere"))  # a bug, not an outage: SQLAlchemy's own error
+    fine.dispose()
+
+
+def test_postgres_refusing_the_connection_is_database_unreachable() -> None:
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    refused = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{port}/darkroom")
+    with pytest.raises(DatabaseUnreachable, match="connection refused"):
+        refused.connect()
+    if backends.postgres_unreachable():
+        pytest.skip("the local PostgreSQL server is not running")
+    # A role that does not exist: the server answers, but not to us.
+    wrong = make_engine("postgresql+psycopg://no_such_role_here@127.0.0.1:5432/postgres")
+    with pytest.raises(DatabaseUnreachable, match="no_such_role_here"):
+        wrong.connect()
+
+
+def test_no_module_above_db_names_sqlalchemys_operational_or_integrity_error() -> None:
+    """db/ names them (DatabaseBusy, DatabaseUnreachable, ImageExists, a lease taken first)."""
+    root = Path(__file__).resolve().parent.parent
+    sources = [*root.glob("jobs/**/*.py"), *root.glob("worker/**/*.py"), root / "darkroom_api.py"]
+    named = [str(p.relative_to(root)) for p in sources
+             for name in ("OperationalError", "IntegrityError")
+             if name in p.read_text().replace(f"sqlite3.{name}", "")]
+    assert sources and named == []
+
+
+@pytest.mark.parametrize("args, said", [
+    (["retry"], "give image IDS or --failed"),                         # a command's own check
+    (["status", "--interval", "abc"], "Invalid value for '--interval'"),  # click's value check
+    (["--no-such-option", "status"], "No such option"),                 # the group's options
+    (["no-such-command"], "No such command"),
+])
+def test_a_bad_command_line_is_one_line_and_exit_2(config_path: Path, args: list[str], said: str) -> None:
+    proc = run_cli(config_path, *args, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("darkroom: ") and said in proc.stderr and "--help" in proc.stderr
+    assert len(proc.stderr.splitlines()) == 1 and "Traceback" not in proc.stderr and proc.stdout == ""
 
 
 def test_one_shot_commands_are_quiet_and_say_each_result_once(app: App, config_path: Path) -> None:

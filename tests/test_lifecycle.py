@@ -28,6 +28,7 @@ def test_ttl_sweep_deletes_files_and_embedding_and_optimize_compacts_vectors(mak
     rows = [images.get(app.engine, i) for i in ids]
     assert all(r.status == "completed" and r.embedding_model for r in rows), [r.error for r in rows]
     model = rows[0].embedding_model
+    assert model is not None
     store = VectorStore(app.settings.embeddings.lancedb_dir)
     assert store.count(model) == 3
     media = app.settings.paths.media_dir

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from db import images
@@ -115,3 +116,25 @@ def test_duplicate_delivery_does_nothing(app: App, tmp_path: Path) -> None:
     variants = images.variants_of(app.engine, image_id)
     assert len(variants) == 6  # 64, 128, 256 px x webp, avif: no duplicates
     assert len({(v.width, v.format) for v in variants}) == 6
+
+
+def test_both_producers_store_originals_one_way_and_never_overwrite_a_taken_id(app: App, tmp_path: Path) -> None:
+    from jobs import media
+    from jobs.intake import submit_file
+    from worker.api import Darkroom, ImageExists
+
+    media_dir = app.settings.paths.media_dir
+    first = photo(tmp_path / "first.jpg", (64, 48))
+    taken = submit_file(app.engine, app.tasks, media_dir, first, image_id="taken-id")
+    row = images.get(app.engine, "taken-id")
+    assert row is not None and row.hash == media.sha256_file(first) and row.size == first.stat().st_size
+    stored = media_dir / row.original_path
+    before = stored.read_bytes()
+    with pytest.raises(ImageExists):  # the same id again, from a file
+        submit_file(app.engine, app.tasks, media_dir, photo(tmp_path / "other.jpg", (80, 60)), image_id=taken.image_id)
+    with pytest.raises(ImageExists):  # and from the Python API (which checks first)
+        Darkroom(app).submit(b"\xff\xd8 not the same bytes", id=taken.image_id)
+    assert stored.read_bytes() == before  # the first image's original is untouched
+    assert not [p for p in media_dir.rglob("*") if p.name.startswith(media.TMP_PREFIX)]  # and nothing is left over
+    api_id = Darkroom(app).submit(tmp_path / "first.jpg")
+    assert images.get(app.engine, api_id).hash == row.hash  # the same bytes hash the same either way

@@ -92,3 +92,18 @@ def test_environment_overrides_file(tmp_path: Path) -> None:
     s = load(cfg, env={"DARKROOM_QUEUE__WORKERS": "5", "DARKROOM_VARIANTS__WIDTHS": "100,200"})
     assert s.queue.workers == 5
     assert s.variants.widths == (100, 200)
+
+
+def test_one_reading_of_a_sqlite_url_drops_the_query(tmp_path: Path) -> None:
+    from db.engine import sqlite_file
+    from jobs.queue import sqlite_queue_path
+    from worker.status.figures import queue_storage
+
+    url = f"sqlite:///{tmp_path}/queue.db?timeout=5"
+    assert sqlite_file(url) == sqlite_queue_path(url) == tmp_path / "queue.db"  # the queue once kept "?timeout=5"
+    (tmp_path / "queue.db").write_bytes(b"x" * 4096)
+    assert queue_storage(url)["db_bytes"] == 4096
+    assert sqlite_file("sqlite:///:memory:") is None and sqlite_file("postgresql://db/app") is None
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[database]\nurl = "sqlite:///data/app.db?timeout=5"\n')
+    assert load(cfg, env={}).database.url == f"sqlite:///{tmp_path}/data/app.db?timeout=5"  # absolute, query kept

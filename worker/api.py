@@ -15,7 +15,6 @@ database is retried with backoff. See docs/api.md.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import time
@@ -25,11 +24,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from sqlalchemy.exc import IntegrityError, OperationalError
-
 from db import images
-from db.errors import DatabaseBusy, PermanentError, database_error
+from db.errors import DatabaseBusy, PermanentError
 from db.ids import uuid7
+from db.images import ImageExists
 from db.models import Status
 from jobs import media, originals
 from jobs.backoff import Backoff
@@ -47,10 +45,6 @@ T = TypeVar("T")
 
 TERMINAL = frozenset({Status.COMPLETED.value, Status.FAILED.value})
 BUSY_ATTEMPTS = 6  # ~0.1 + 0.2 + ... + 3.2 s of waiting on top of the busy timeout
-
-
-class ImageExists(PermanentError, ValueError):
-    """A caller-chosen id is already taken by another image."""
 
 
 class ImageNotFound(PermanentError, LookupError):
@@ -150,17 +144,13 @@ class Darkroom:
             if not path.is_file():
                 raise FileNotFoundError(f"no such file: {path}")
 
-            def copy(out: Any) -> None:
-                with open(path, "rb") as inp:
-                    for chunk in iter(lambda: inp.read(1024 * 1024), b""):
-                        out.write(chunk)
-
-            self._store_and_insert(image_id, filename or path.name, path.suffix, metadata, copy, stored)
+            self._store_and_insert(image_id, filename or path.name, path.suffix, metadata,
+                                   lambda out: out.copy_from(path), stored)
         self._enqueue(image_id)
         return image_id
 
     def _store_and_insert(self, image_id: str, filename: str, ext: str, metadata: dict[str, Any] | None,
-                          write: Callable[[Any], None], recipe: str | None = None) -> None:
+                          write: Callable[[media.NewOriginal], Any], recipe: str | None = None) -> None:
         """Write the original under a temporary name, insert the row, then rename it into place.
 
         The row goes in with ``enqueued_at`` set, so the reconciler leaves it
@@ -168,29 +158,17 @@ class Darkroom:
         happen; the temporary name means an id that turns out to be taken
         never overwrites that image's original.
         """
-        media_dir = self.app.settings.paths.media_dir
-        rel = media.original_relpath(image_id, ext)
-        dest = media_dir / rel
-        fd, tmp = media.open_temp(dest.parent, dest.name)  # mode 0666 & ~umask, like any file
-        try:
-            hasher = _HashingWriter(os.fdopen(fd, "wb"))
-            with hasher:
-                write(hasher)
-            mime = sniff(_head(tmp)) or "application/octet-stream"
-            self._insert(image_id, {"filename": filename, "original_path": rel, "mime_type": mime,
-                                        "size": hasher.size, "hash": hasher.hexdigest(), "metadata": metadata,
-                                        "recipe": recipe})
-            os.replace(tmp, dest)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        with media.new_original(self.app.settings.paths.media_dir, image_id, ext) as original:
+            write(original)
+            original.close()
+            mime = sniff(_head(original.tmp)) or "application/octet-stream"
+            self._insert(image_id, {"filename": filename, "original_path": original.rel, "mime_type": mime,
+                                    "size": original.size, "hash": original.digest, "metadata": metadata,
+                                    "recipe": recipe})
 
     def _insert(self, image_id: str, row: dict[str, Any]) -> None:
-        try:
-            retry_busy(lambda: images.insert_image(self.app.engine, image_id=image_id, owns_original=True,
-                                                   enqueued=True, **row), self._db_url)
-        except IntegrityError:
-            raise ImageExists(f"an image with id {image_id!r} already exists") from None
+        retry_busy(lambda: images.insert_image(self.app.engine, image_id=image_id, owns_original=True,
+                                               enqueued=True, **row))
 
     def recipe(self, name: str | None = None) -> Recipe:
         """The recipe called ``name`` (None: ``default``); raises :class:`UnknownRecipe` naming the known ones.
@@ -212,13 +190,9 @@ class Darkroom:
             log.warning("image %s: recorded but not enqueued; the reconciler will pick it up",
                         image_id, exc_info=True)
 
-    @property
-    def _db_url(self) -> str:
-        return self.app.settings.database.url
-
     def _ensure_schema(self) -> None:
         if not self._migrated:
-            retry_busy(self.app.migrate, self._db_url)
+            retry_busy(self.app.migrate)
             self._migrated = True
 
     # --- reading ------------------------------------------------------------
@@ -229,7 +203,7 @@ class Darkroom:
         >>> dr.status(image_id).status   # doctest: +SKIP
         'processing'
         """
-        row = retry_busy(lambda: images.get(self.app.engine, id), self._db_url)
+        row = retry_busy(lambda: images.get(self.app.engine, id))
         if row is None:
             raise ImageNotFound(f"no image with id {id!r}")
         return ImageStatus(id=row.id, status=row.status or Status.PENDING.value, error=row.error,
@@ -239,8 +213,8 @@ class Darkroom:
     def variants(self, id: str) -> list[Variant]:
         """The image's variants (empty until it is completed), by format then width; raises :class:`ImageNotFound`."""
         paths = self.app.settings.paths
-        rows = retry_busy(lambda: images.variants_of(self.app.engine, id), self._db_url)
-        if not rows and retry_busy(lambda: images.get(self.app.engine, id), self._db_url) is None:
+        rows = retry_busy(lambda: images.variants_of(self.app.engine, id))
+        if not rows and retry_busy(lambda: images.get(self.app.engine, id)) is None:
             raise ImageNotFound(f"no image with id {id!r}")
         return [Variant(width=v.width, height=v.height, format=v.format, size=v.size,
                         path=media.resolve_original(paths.media_dir, v.path),
@@ -277,10 +251,10 @@ class Darkroom:
 
     def _completed(self, id: str) -> tuple[Any, list[Any]]:
         """The row and its variant rows; raises ImageNotFound / ImageNotReady."""
-        image = retry_busy(lambda: images.get(self.app.engine, id), self._db_url)
+        image = retry_busy(lambda: images.get(self.app.engine, id))
         if image is None:
             raise ImageNotFound(f"no image with id {id!r}")
-        rows = retry_busy(lambda: images.variants_of(self.app.engine, id), self._db_url)
+        rows = retry_busy(lambda: images.variants_of(self.app.engine, id))
         markup.ready(image, rows)
         return image, rows
 
@@ -320,7 +294,7 @@ class Darkroom:
             time.sleep(min(poll_s, left))
 
 
-def retry_busy(call: Callable[[], T], url: str, attempts: int = BUSY_ATTEMPTS, base_s: float = 0.1,
+def retry_busy(call: Callable[[], T], attempts: int = BUSY_ATTEMPTS, base_s: float = 0.1,
                sleep: Callable[[float], None] = time.sleep) -> T:
     """Run ``call``, retrying a busy database (:class:`~db.errors.DatabaseBusy`) with backoff and jitter.
 
@@ -331,12 +305,11 @@ def retry_busy(call: Callable[[], T], url: str, attempts: int = BUSY_ATTEMPTS, b
     for attempt in range(1, attempts + 1):
         try:
             return call()
-        except OperationalError as exc:
-            error = database_error(exc, url)
-            if not isinstance(error, DatabaseBusy) or attempt == attempts:
-                raise (error or exc) from exc
+        except DatabaseBusy as exc:  # the engine names it (db/engine.py); an outage raises at once
+            if attempt == attempts:
+                raise
             delay = policy.delay(attempt)
-            log.info("database busy (%s); retry %d/%d in %.2fs", error.reason, attempt, attempts - 1, delay)
+            log.info("database busy (%s); retry %d/%d in %.2fs", exc.reason, attempt, attempts - 1, delay)
             sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -346,22 +319,4 @@ def _head(path: Path) -> bytes:
         return fh.read(64)
 
 
-class _HashingWriter:
-    """A binary file wrapper that counts and hashes what is written."""
 
-    def __init__(self, fh: Any) -> None:
-        self.fh, self.size, self._h = fh, 0, hashlib.sha256()
-
-    def write(self, data: bytes) -> int:
-        self._h.update(data)
-        self.size += len(data)
-        return self.fh.write(data)
-
-    def hexdigest(self) -> str:
-        return self._h.hexdigest()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.fh.close()

@@ -9,24 +9,24 @@ from __future__ import annotations
 import functools
 import os
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from huey import Huey
 from sqlalchemy import Engine
 
 from db import migrate
-from db.engine import SqliteTuning, is_sqlite, make_engine
+from db.engine import SqliteTuning, is_sqlite, make_engine, sqlite_file
 from db.ids import uuid7
 from jobs import context, tasks
 from jobs.context import JobContext
 from jobs.embeddings.settings import EmbeddingSettings
+from jobs.huey_import import Huey
 from jobs.imaging.recipes import DEFAULT as DEFAULT_RECIPE
 from jobs.imaging.recipes import to_recipe
 from jobs.imaging.types import Limits, Recipe
 from jobs.maintenance import duties
+from jobs.maintenance.duties import DutyEnv
 from jobs.outage import OUTAGES
 from jobs.queue import make_huey, sqlite_queue_path
 from worker.settings import Settings
@@ -70,7 +70,8 @@ class App:
     def embedder(self) -> Embedder:
         """The configured embedder, built on first use (for searches from the CLI and API)."""
         if self._embedder is None:
-            self._embedder = make_embedder(self.settings.embeddings)
+            self._embedder = make_embedder(self.settings.embeddings, recipes_from(self.settings),
+                                           self.settings.limits)
         return self._embedder
 
     def has_vector_store(self) -> bool:
@@ -113,7 +114,7 @@ class App:
             fetch_limits=s.fetch,
             extras={"embedding": s.embeddings, "search": s.search},
             make_vector_store=functools.partial(make_vector_store, s.embeddings),
-            make_embedder=functools.partial(make_embedder, s.embeddings),
+            make_embedder=functools.partial(make_embedder, s.embeddings, recipes_from(s), s.limits),
         )
 
     def install_context(self, owner_prefix: str | None = None) -> JobContext:
@@ -124,7 +125,7 @@ class App:
         return ctx
 
     @property
-    def duty_env(self) -> duties.DutyEnv:
+    def duty_env(self) -> DutyEnv:
         s = self.settings
         return duties.DutyEnv(settings=s.maintenance, media_dir=s.paths.media_dir,
                               queue_db=sqlite_queue_path(s.queue.url),
@@ -142,9 +143,10 @@ class App:
 
 def make_db_engine(settings: Settings) -> Engine:
     db = settings.database
-    if db.url.startswith("sqlite:///"):
+    path = sqlite_file(db.url)
+    if path is not None:
         settings.paths.data_dir.mkdir(parents=True, exist_ok=True)
-        Path(db.url[len("sqlite:///"):].split("?")[0]).parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
     return make_engine(db.url, SqliteTuning(busy_timeout_ms=db.busy_timeout_ms,
                                             cache_size_kib=db.cache_size_kib))
 
@@ -159,8 +161,17 @@ def make_vector_store(cfg: EmbeddingSettings) -> VectorStore:
     )
 
 
-def make_embedder(cfg: EmbeddingSettings) -> Embedder:
-    """The configured embedder (``local`` or ``http``)."""
+def make_embedder(cfg: EmbeddingSettings, recipes: Mapping[str, Recipe] | None = None,
+                  limits: Limits | None = None) -> Embedder:
+    """The configured embedder (``local`` or ``http``).
+
+    ``local`` decodes a file as the image job did under the row's recipe (``recipes``, ``limits``),
+    so a vector made from the file equals the one the job made inline.
+    """
+    if cfg.embedder == "local":
+        from jobs.embeddings.embedders.local import LocalEmbedder, file_loader
+
+        return LocalEmbedder(file_loader(recipes, limits))
     from jobs.embeddings.embedders import make_embedder as build_embedder
 
     return build_embedder(cfg.embedder, cfg.http)
@@ -191,6 +202,6 @@ def worker_id() -> str:
 
 def build(settings: Settings) -> App:
     huey = make_huey(settings.queue)
-    app = App(settings=settings, huey=huey, tasks=tasks.register(huey))
+    app = App(settings=settings, huey=huey, tasks=tasks.register(huey, settings.queue.url))
     app.duties = duties.register(huey, app.duty_env, lambda: context.current().engine)
     return app

@@ -3,30 +3,43 @@
 Every command takes ``--config PATH`` (default ``./config.toml`` or
 ``DARKROOM_CONFIG``). Errors are translated once, here, into one line on
 stderr: any :class:`~db.errors.DarkroomError` (the tree is drawn in
-``db/errors.py``) exits 1, a bad config exits 2 with the key, the value and
-what was expected; a SQLAlchemy or redis error that means "down" or "busy"
-is named as such first. Commands raise; they never print their own errors.
+``db/errors.py``) exits 1; a bad config exits 2 with the key, the value and
+what was expected, and so does a bad command line (click's usage errors:
+nothing was done, fix the call). A database or redis error that means
+"down" or "busy" is named as such first. Commands raise; they never print their own errors.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
-from db.errors import DarkroomError
-from jobs.imaging.recipes import UnknownRecipe
 from worker import logs
 from worker.context import Ctx
-from worker.settings import ConfigError
 
 
 class DarkroomGroup(click.Group):
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:  # `darkroom --no-such-option`
+            _usage_error(exc)
+
     def invoke(self, ctx: click.Context) -> Any:
+        # Imported here, not at the top: `darkroom --help` never gets this far
+        # and must not pay for SQLAlchemy (db.errors) or the settings.
+        from db.errors import DarkroomError
+        from jobs.imaging.recipes import UnknownRecipe
+        from worker.settings import ConfigError
+
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # a subcommand's missing argument, bad option or bad value
+            _usage_error(exc)
         except ConfigError as exc:
             click.echo(f"darkroom: configuration error: {exc}", err=True)
             sys.exit(2)
@@ -41,6 +54,17 @@ class DarkroomGroup(click.Group):
             sys.exit(1)
 
 
+def _usage_error(exc: click.UsageError) -> NoReturn:
+    """A bad command line: one line on stderr, exit 2 (click's and POSIX's status for usage errors)."""
+    command = exc.ctx.command_path if exc.ctx is not None else "darkroom"
+    click.echo(f"darkroom: {_one_line_text(exc.format_message())} (see: {command} --help)", err=True)
+    sys.exit(2)
+
+
+def _one_line_text(text: str) -> str:
+    return " ".join(text.split())
+
+
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
@@ -51,9 +75,7 @@ def unreachable_backend(exc: BaseException, obj: Any) -> Exception | None:
     Raised anywhere below a command (SQLAlchemy, redis-py, huey's SQLite
     storage), translated here once, not in every command.
     """
-    from sqlalchemy.exc import InterfaceError, OperationalError
-
-    from db.errors import BackendUnreachable, DatabaseUnreachable, database_error, describe_url, reason_of
+    from db.errors import BackendUnreachable, database_error
     from jobs.queue import unreachable_queue
 
     if isinstance(exc, BackendUnreachable):
@@ -62,12 +84,9 @@ def unreachable_backend(exc: BaseException, obj: Any) -> Exception | None:
         settings = obj.settings
     except Exception:  # no settings, no address to name
         return None
-    if isinstance(exc, (OperationalError, InterfaceError)):
-        url = settings.database.url
-        named = database_error(exc, url)
-        if named is None:  # refused for another reason (credentials, a missing database): not answering us
-            backend, address = describe_url(url)
-            named = DatabaseUnreachable(backend, address, reason_of(exc))
+    # A database error the engine did not name (a missing database, bad credentials): not answering us.
+    named = database_error(exc, settings.database.url, refused_is_down=True)
+    if named is not None:
         return named
     if "redis" not in sys.modules:  # never imported, so not a redis error (and importing it costs 0.1 s)
         return None

@@ -1,16 +1,19 @@
 """What the ``darkroom`` group hands to every command: lazily loaded settings and app.
 
 Kept apart from :mod:`worker.cli` (which imports every command) so that a
-command module can be imported on its own.
+command module can be imported on its own. Command modules import only
+click and this module at their top (``darkroom --help`` imports them all);
+the settings, the app and the work are imported when a command runs.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from worker.settings import Settings, load
+if TYPE_CHECKING:
+    from worker.settings import Settings
 
 
 class Ctx:
@@ -25,6 +28,8 @@ class Ctx:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
+            from worker.settings import load  # not for `--help`
+
             self._settings = load(self.config, overrides=self.overrides)
         return self._settings
 

@@ -23,14 +23,13 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from huey import Huey
-
 from db import images, leases
 from db.errors import unreachable_from
 from db.maintenance.checkpoint import checkpoint_on_shutdown
+from jobs.huey_import import Huey
 from jobs.maintenance import duties
 from jobs.outage import OUTAGES
-from jobs.queue import describe_queue_url, unreachable_queue
+from jobs.queue import describe_queue_url, ping, unreachable_queue
 from jobs.reconcile import reconcile
 from worker import services, startup
 from worker.app import App
@@ -68,30 +67,49 @@ class Reconciler(threading.Thread):
     def __init__(self, app: App, owner: str) -> None:
         super().__init__(name="reconciler", daemon=True)
         self.app, self.owner, self.stop = app, owner, threading.Event()
-        self._where = ""
+        self._where = ""  # the backend of the outage this thread is in, if any
+        self._queue_down = False
 
     def run(self) -> None:
         tick = max(self.app.settings.jobs.reconcile_interval_s / 4, 0.05)
         while True:
             try:
                 reconcile_guarded(self.app, self.owner)
-                OUTAGES.up(self._where)
+                if self._where:
+                    # A run may not touch the queue at all (another daemon's turn, nothing
+                    # pending): the queue is back only once it answers. Without this
+                    # check the log said "back" and "unreachable" every tick of an outage.
+                    if self._queue_down:
+                        ping(self.app.huey)
+                    OUTAGES.up(self._where)
+                    self._where, self._queue_down = "", False
             except Exception as exc:
-                down = (unreachable_from(exc, self.app.settings.database.url)
-                        or unreachable_queue(exc, self.app.settings.queue.url))
+                queue_down = unreachable_queue(exc, self.app.settings.queue.url)
+                down = unreachable_from(exc, self.app.settings.database.url) or queue_down
                 if down is None:
                     log.exception("reconciler run failed; will try again")
                 else:  # an outage: logged once by the outage log, not every tick
-                    self._where = down.where
+                    self._where, self._queue_down = down.where, down is queue_down
                     OUTAGES.down(down.where, down.reason)
             if self.stop.wait(tick):
                 return
 
 
+def preload_job_modules() -> None:
+    """Import what every image job needs (Pillow, numpy, the pipeline) once, before the fork.
+
+    The producers (CLI, API) never import them (``jobs.tasks`` imports the job
+    inside the task); the worker imports them here so that each forked worker
+    shares them and claims its first job without importing anything.
+    """
+    import jobs.image_job
+    import jobs.imaging.pipeline  # noqa: F401
+
+
 def run_daemon(app: App, workers: int | None = None) -> int:
     """Run the worker daemon until SIGTERM or SIGINT; returns the exit status.
 
-    >>> run_daemon(build(load("config.toml")))  # `darkroom worker`
+    >>> run_daemon(build(load("config.toml")))  # `darkroom worker`  # doctest: +SKIP
     0
     """
     settings = app.settings
@@ -100,6 +118,7 @@ def run_daemon(app: App, workers: int | None = None) -> int:
         return 0
     settings.paths.media_dir.mkdir(parents=True, exist_ok=True)
     duties.validate(app.engine, settings.maintenance)  # a bad TTL rule stops start-up, named
+    preload_job_modules()
     owner = app.install_context().owner_prefix
     jobs = settings.jobs
 
@@ -153,9 +172,7 @@ def _wait_and_migrate(app: App) -> bool:
     Returns False when SIGTERM/SIGINT came first. The signal handlers set here
     are put back before the consumer installs its own.
     """
-    from sqlalchemy.exc import OperationalError
-
-    from db.errors import unreachable_from
+    from db.errors import DatabaseUnreachable
 
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -164,9 +181,8 @@ def _wait_and_migrate(app: App) -> bool:
             try:
                 app.migrate()
                 return True
-            except OperationalError as exc:  # gone again between the probe and the migration
-                if unreachable_from(exc, app.settings.database.url) is None:
-                    raise
+            except DatabaseUnreachable:  # gone again between the probe and the migration
+                pass
         return False
     finally:
         for sig, handler in previous.items():
@@ -175,7 +191,8 @@ def _wait_and_migrate(app: App) -> bool:
 
 def _consume(consumer: DarkroomConsumer) -> None:
     """huey's ``Consumer.run`` loop, minus its re-exec on SIGHUP (which would skip our cleanup)."""
-    from huey.consumer import ConsumerStopped
+    from jobs.huey_import import ConsumerStopped
+    from jobs.huey_private import restart_requested
 
     health_check_ts = time.monotonic()
     while True:
@@ -184,7 +201,7 @@ def _consume(consumer: DarkroomConsumer) -> None:
         except ConsumerStopped:
             break
     consumer.huey.notify_interrupted_tasks()
-    if consumer._restart:
+    if restart_requested(consumer):
         log.info("SIGHUP: stopping; restart is left to the supervisor (systemd, Procfile)")
 
 
@@ -192,6 +209,7 @@ def drain(app: App, workers: int = 1, progress: bool = False) -> int:
     """Process queued work until nothing is left, with ``workers`` processes."""
     app.migrate()
     duties.validate(app.engine, app.settings.maintenance)
+    preload_job_modules()
     app.install_context()
     reconcile_once(app)
     huey = app.huey

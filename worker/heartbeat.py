@@ -27,7 +27,8 @@ from importlib import metadata
 from sqlalchemy import Engine, and_, delete, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from db.engine import read_sessions, write_session
+from db.engine import read_sessions, rowcount, write_session
+from db.errors import DatabaseBusy, DatabaseUnreachable
 from db.models import Worker
 from worker.sections import HeartbeatSettings
 
@@ -58,8 +59,8 @@ def beat(engine: Engine, worker_id: str, now: float | None = None) -> bool:
     """Refresh the heartbeat; False if the row is gone (pruned by someone)."""
     now = now or time.time()
     with write_session(engine) as s:
-        return s.execute(update(Worker).where(Worker.id == worker_id)
-                         .values(heartbeat_at=now, stopped_at=None)).rowcount == 1
+        return rowcount(s.execute(update(Worker).where(Worker.id == worker_id)
+                                  .values(heartbeat_at=now, stopped_at=None))) == 1
 
 
 def mark_stopped(engine: Engine, worker_id: str, now: float | None = None) -> None:
@@ -79,9 +80,9 @@ def reap(engine: Engine, timeout_s: float, prune_after_s: float, now: float | No
     with write_session(engine) as s:
         for w in stale:
             # Compare-and-set: when several daemons notice, one reports it.
-            hit = s.execute(update(Worker).where(
+            hit = rowcount(s.execute(update(Worker).where(
                 Worker.id == w.id, Worker.stopped_at.is_(None), Worker.heartbeat_at == w.heartbeat_at)
-                .values(stopped_at=w.heartbeat_at)).rowcount
+                .values(stopped_at=w.heartbeat_at)))
             if hit:
                 crashed.append(w)
         s.execute(delete(Worker).where(or_(
@@ -112,7 +113,7 @@ class Heartbeat(threading.Thread):
                 return
         try:
             register(self.engine, self.worker_id, self.concurrency)
-        except SQLAlchemyError as exc:
+        except (DatabaseBusy, DatabaseUnreachable, SQLAlchemyError) as exc:
             log.warning("could not register worker %s (%s); will retry", self.worker_id,
                         exc.__class__.__name__)
         self.registered.set()
@@ -127,15 +128,12 @@ class Heartbeat(threading.Thread):
                               "their leases expire", w.id, w.host, w.pid,
                               time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(w.heartbeat_at)),
                               extra={"worker_id": w.id, "event": "worker_crashed"})
-            except SQLAlchemyError as exc:  # a busy or briefly unreachable database
-                from db.errors import unreachable_from
+            except DatabaseUnreachable as exc:  # logged once per outage by the outage log
                 from jobs.outage import OUTAGES
 
-                down = unreachable_from(exc, self.engine.url.render_as_string(hide_password=True))
-                if down is not None:  # logged once per outage by the outage log
-                    OUTAGES.down(down.where, down.reason)
-                else:
-                    log.warning("heartbeat failed (%s); will try again", exc.__class__.__name__)
+                OUTAGES.down(exc.where, exc.reason)
+            except (DatabaseBusy, SQLAlchemyError) as exc:  # nothing may stop the heartbeat thread
+                log.warning("heartbeat failed (%s); will try again", exc.__class__.__name__)
 
     def stop(self) -> None:
         self._stop_event.set()
@@ -145,7 +143,7 @@ class Heartbeat(threading.Thread):
             return
         try:
             mark_stopped(self.engine, self.worker_id)
-        except SQLAlchemyError:
+        except (DatabaseBusy, DatabaseUnreachable, SQLAlchemyError):
             log.warning("could not record the stop of worker %s; it will age out", self.worker_id)
 
 

@@ -32,13 +32,11 @@ import ctypes
 import logging
 import os
 import signal
-import time
 from collections.abc import Callable
 from typing import Any
 
-from huey import Huey
-from huey.consumer import Consumer, ProcessEnvironment, Scheduler, Worker
-
+from jobs.huey_import import Consumer, Huey, ProcessEnvironment, Scheduler, Worker
+from jobs.huey_private import make_signals_graceful, process_logger, reset_schedule_clock
 from jobs.outage import OUTAGES
 
 log = logging.getLogger(__name__)
@@ -89,7 +87,7 @@ class QuietWorker(Worker):
                 from jobs.queue import queue_errors
 
                 if not isinstance(exc, queue_errors()):
-                    self._logger.exception("Unhandled error during execution of task %s.", task.id)
+                    process_logger(self).exception("Unhandled error during execution of task %s.", task.id)
                     return
                 # huey's bookkeeping after the task (revoke flag, result) lost the queue:
                 # the work is done and recorded in the row; say so once, as an outage.
@@ -110,7 +108,7 @@ class QuietScheduler(Scheduler):
             ping(self.huey)
         except Exception as exc:
             self.stop_flag.wait(OUTAGES.down(QuietWorker.queue_name, reason_of(exc)))
-            self._next_loop = time.monotonic()
+            reset_schedule_clock(self)
             return
         OUTAGES.up(QuietWorker.queue_name)
         super().loop(now)
@@ -132,9 +130,9 @@ class DarkroomProcessEnvironment(ProcessEnvironment):
 class DarkroomConsumer(Consumer):
     """huey's consumer with the changes described in this module's docstring.
 
-    >>> consumer = DarkroomConsumer(huey, workers=2, worker_type="process",
+    >>> consumer = DarkroomConsumer(huey, workers=2, worker_type="process",  # doctest: +SKIP
     ...                             shutdown_timeout=30.0, on_worker_death=print)
-    >>> consumer.run()  # until SIGTERM or SIGINT
+    >>> consumer.run()  # until SIGTERM or SIGINT  # doctest: +SKIP
     """
 
     worker_class = QuietWorker
@@ -150,8 +148,7 @@ class DarkroomConsumer(Consumer):
         super().__init__(huey, **options)
         self.on_worker_death = on_worker_death
         # Signal -> (restart, graceful): SIGINT is graceful too.
-        self._signal_actions[signal.SIGINT] = (False, True)
-        self._signal_actions[signal.SIGTERM] = (False, True)
+        make_signals_graceful(self, signal.SIGINT, signal.SIGTERM)
 
     def get_environment(self, worker_type: str) -> Any:
         if worker_type == "process":

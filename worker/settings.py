@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from db.engine import sqlite_file
 from db.errors import PermanentError
 from jobs.embeddings.settings import EmbeddingSettings
 from jobs.embeddings.text import SearchSettings
@@ -201,7 +202,7 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
 
 def _coerce(tp: Any, value: Any, key: str, default: Any) -> Any:
     origin = typing.get_origin(tp)
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if isinstance(value, tp):  # a default carried over by a partial table
             return value
         if isinstance(value, _EnvText):
@@ -248,9 +249,9 @@ def _coerce(tp: Any, value: Any, key: str, default: Any) -> Any:
     if origin is dict or tp is dict:
         if not isinstance(value, dict):
             raise ConfigError(key, value, "a table")
-        args = typing.get_args(tp)
-        if len(args) == 2 and dataclasses.is_dataclass(args[1]):  # a table of named tables
-            return {name: _coerce(args[1], table, f"{key}.{name}", None) for name, table in value.items()}
+        key_value = typing.get_args(tp)
+        if len(key_value) == 2 and dataclasses.is_dataclass(key_value[1]):  # a table of named tables
+            return {name: _coerce(key_value[1], table, f"{key}.{name}", None) for name, table in value.items()}
         return dict(value)
     raise ConfigError(key, value, f"a value of type {tp}")  # pragma: no cover
 
@@ -293,11 +294,11 @@ def resolve_paths(settings: Settings) -> Settings:
         return p if p.is_absolute() else (base / p)
 
     def sqlite_url(url: str) -> str:
-        if not url.startswith("sqlite:///") or url == "sqlite:///:memory:":
+        path = sqlite_file(url)
+        if path is None:
             return url
-        path = Path(url[len("sqlite:///"):].split("?")[0])
-        query = url[len("sqlite:///") + len(str(path)):]
-        return f"sqlite:///{absolute(path)}{query}"
+        _, mark, query = url.partition("?")
+        return f"sqlite:///{absolute(path)}{mark}{query}"
 
     return dataclasses.replace(
         settings,

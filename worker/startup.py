@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from db.errors import DatabaseUnreachable, describe_url, reason_of, unreachable_from
+from db.errors import DatabaseBusy, DatabaseUnreachable, describe_url, reason_of, unreachable_from
 from jobs.outage import say_seconds
 from jobs.queue import QueueUnreachable, describe_queue_url, ping, queue_errors
 
@@ -60,7 +60,7 @@ def probe(app: App) -> DatabaseUnreachable | QueueUnreachable | None:
                     conn.execute(text("SELECT 1"))
             finally:
                 engine.dispose()
-    except SQLAlchemyError as exc:
+    except (DatabaseUnreachable, DatabaseBusy, SQLAlchemyError) as exc:
         down = unreachable_from(exc, url)
         if down is None:
             backend, address = describe_url(url)

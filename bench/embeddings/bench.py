@@ -59,7 +59,7 @@ def bench_embed(tmp: Path, n: int, size: tuple[int, int]) -> None:
     for start in range(0, n, 32):
         emb.embed([EmbedInput(p) for p in paths[start:start + 32]])
     dt = time.perf_counter() - t0
-    print(f"embed local-v1  {size[0]}x{size[1]} JPEG  n={n:5d}  {n / dt:8.1f} images/s  {dt / n * 1000:6.2f} ms/image")
+    print(f"embed local-v2  {size[0]}x{size[1]} JPEG  n={n:5d}  {n / dt:8.1f} images/s  {dt / n * 1000:6.2f} ms/image")
 
 
 def pct(values: list[float], q: float) -> float:

@@ -62,7 +62,7 @@ def checkpoint_file(path: Path, *, threshold_bytes: int = DEFAULT_THRESHOLD_BYTE
     mode; "NOW" (a person asked) runs PASSIVE, then TRUNCATE if PASSIVE copied
     every frame (so only a reader still in the log can keep the file long).
 
-    >>> checkpoint_file(Path("data/app.db"), threshold_bytes=1 << 20).mode
+    >>> checkpoint_file(Path("data/app.db"), threshold_bytes=1 << 20).mode  # doctest: +SKIP
     'TRUNCATE'
     """
     before = wal_bytes(path)
@@ -109,7 +109,7 @@ def checkpoint(engine: Engine, queue_db: Path | None = None, *,
     A missing shared database is an error (``TargetError``); a missing queue
     file is reported and skipped (a Redis queue, or no worker has run yet).
 
-    >>> checkpoint(engine, Path("data/queue.db"))["database"]["mode"]
+    >>> checkpoint(engine, Path("data/queue.db"))["database"]["mode"]  # doctest: +SKIP
     'none'
     """
     path = sqlite_path(engine)
@@ -144,7 +144,7 @@ def checkpoint_on_shutdown(engine: Engine, queue_db_path: Path | None = None) ->
     Never raises: a shutdown must finish. Call it after the consumer has
     stopped its workers and before ``engine.dispose()``.
 
-    >>> checkpoint_on_shutdown(engine, Path("data/queue.db"))
+    >>> checkpoint_on_shutdown(engine, Path("data/queue.db"))  # doctest: +SKIP
     """
     try:
         return checkpoint(engine, queue_db_path, force="TRUNCATE", busy_ms=1_000)

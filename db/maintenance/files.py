@@ -19,6 +19,8 @@ from pathlib import Path
 from sqlalchemy import Engine, inspect
 from sqlalchemy.exc import SQLAlchemyError
 
+from db.engine import sqlite_file
+from db.errors import DatabaseBusy, DatabaseUnreachable
 from db.maintenance.errors import TargetError
 
 DEFAULT_BUSY_MS = 5_000
@@ -28,10 +30,10 @@ def sqlite_path(engine: Engine) -> Path | None:
     """The file of an SQLite engine; ``None`` for other databases."""
     if engine.url.get_backend_name() != "sqlite":
         return None
-    database = engine.url.database
-    if not database or database == ":memory:":
+    path = sqlite_file(engine.url.render_as_string(hide_password=False))
+    if path is None:
         raise TargetError("the database is in memory: there is no file to maintain")
-    return Path(database)
+    return path
 
 
 def require_file(path: Path, what: str = "database") -> Path:
@@ -50,7 +52,7 @@ def connect(path: Path, *, what: str = "database", readonly: bool = False,
             busy_ms: int = DEFAULT_BUSY_MS) -> Iterator[sqlite3.Connection]:
     """A plain autocommit connection to an existing SQLite file.
 
-    >>> with connect(Path("data/app.db")) as conn:
+    >>> with connect(Path("data/app.db")) as conn:  # doctest: +SKIP
     ...     conn.execute("PRAGMA quick_check").fetchall()
     [('ok',)]
     """
@@ -96,7 +98,7 @@ def require_database(engine: Engine) -> None:
             pass
     try:
         present = inspect(engine).has_table("maintenance_runs")
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, DatabaseBusy, DatabaseUnreachable) as exc:
         url = engine.url.render_as_string(hide_password=True)
         raise TargetError(f"database cannot be reached: {url} ({exc.__class__.__name__}: "
                           f"{str(exc).splitlines()[0]})") from exc

@@ -12,7 +12,8 @@ class TtlRule:
     """One ``[[maintenance.ttl]]`` table of ``config.toml``.
 
     >>> TtlRule(table="images", column="created_at", max_age_s=30 * 86_400,
-    ...         where={"status": "failed"}, name="failed images")
+    ...         where={"status": "failed"}, name="failed images").where
+    {'status': 'failed'}
     """
 
     table: str = ""

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, Select, func, select, update
 
 from db.engine import READONLY, write_session
 
@@ -64,7 +64,7 @@ def due(engine: Engine, name: str, period_s: float, now: float | None = None) ->
     A worker calls this at start for each duty and runs the due ones once:
     a week of downtime gives one backup, not one per missed night.
 
-    >>> due(engine, "backup", 86_400)
+    >>> due(engine, "backup", 86_400)  # doctest: +SKIP
     True
     """
     now = time.time() if now is None else now
@@ -83,7 +83,7 @@ def run_duty(engine: Engine, name: str, fn: Callable[[], Mapping[str, Any] | Non
     whoever catches them reports them once (the CLI's one line, the periodic
     task's log line).
 
-    >>> run_duty(engine, "optimize", lambda: {"analyzed": True}, lease_s=600).outcome
+    >>> run_duty(engine, "optimize", lambda: {"analyzed": True}, lease_s=600).outcome  # doctest: +SKIP
     'ok'
     """
     owner = owner or make_owner()
@@ -133,16 +133,23 @@ def _record_end(engine: Engine, run_id: int, finished: float, outcome: str, figu
             figures=json.dumps(figures, default=str, sort_keys=True)))
 
 
+def latest_run_ids() -> Select[Any]:
+    """The id of the latest recorded run of each duty: the highest id, the order in which
+    the shared database recorded the starts, whatever the clocks of the hosts that ran them
+    say. Every reader of "the last run" (``maintenance runs``, ``status``, ``/metrics``) uses this.
+    """
+    return select(func.max(MaintenanceRun.id)).group_by(MaintenanceRun.name)
+
+
 def last_runs(engine: Engine) -> list[dict[str, Any]]:
     """The latest recorded run of each duty, for ``darkroom status``.
 
-    >>> [r["name"] for r in last_runs(engine)]
+    >>> [r["name"] for r in last_runs(engine)]  # doctest: +SKIP
     ['backup', 'checkpoint', 'optimize']
     """
     runs = MaintenanceRun.__table__
-    latest = select(runs.c.name, func.max(runs.c.id).label("id")).group_by(runs.c.name).subquery()
     query = (select(runs, Lease.owner, Lease.expires_at)
-             .join(latest, runs.c.id == latest.c.id)
+             .where(runs.c.id.in_(latest_run_ids()))
              .outerjoin(Lease, Lease.name == runs.c.name)
              .order_by(runs.c.name))
     now = time.time()

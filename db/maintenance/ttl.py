@@ -94,7 +94,7 @@ def check_rules(engine: Engine, rules: tuple[TtlRule, ...] | list[TtlRule]) -> t
 
     Called at worker start (a bad rule stops start-up) and again by each sweep.
 
-    >>> check_rules(engine, [TtlRule(table="nope", column="created_at", max_age_s=60)])
+    >>> check_rules(engine, [TtlRule(table="nope", column="created_at", max_age_s=60)])  # doctest: +SKIP
     Traceback (most recent call last):
     TtlRuleError: TTL rule 'nope.created_at' (table='nope', column='created_at'): table 'nope' does not exist ...
     """
@@ -180,7 +180,7 @@ def sweep_rule(engine: Engine, checked: CheckedRule, *, batch_size: int = 500, p
                on_delete: OnDelete | None = None, now: float | None = None) -> dict[str, Any]:
     """Delete the rows ``checked`` selects, ``batch_size`` per transaction.
 
-    >>> sweep_rule(engine, check_rules(engine, [rule])[0])
+    >>> sweep_rule(engine, check_rules(engine, [rule])[0])  # doctest: +SKIP
     {'deleted': 1200, 'batches': 3, 'longest_batch_ms': 4.1}
     """
     rule = checked.rule
@@ -250,7 +250,7 @@ def sweep(engine: Engine, rules: tuple[TtlRule, ...] | list[TtlRule], *, batch_s
           now: float | None = None) -> dict[str, Any]:
     """Run every rule once; figures per rule plus the total.
 
-    >>> sweep(engine, [TtlRule(table="sessions", column="expires_at", max_age_s=0)])
+    >>> sweep(engine, [TtlRule(table="sessions", column="expires_at", max_age_s=0)])  # doctest: +SKIP
     {'rules': {'sessions.expires_at': {'deleted': 3, ...}}, 'deleted': 3}
     """
     if batch_size < 1:

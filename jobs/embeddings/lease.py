@@ -2,13 +2,15 @@
 
 Only the holder of lease ``embedding`` writes LanceDB (one writer: concurrent
 upserts of the same id would create duplicate rows). An outage is kept in the
-same row: the step *keeps* the lease until the backoff ends, with owner
-``outage:<n>:<kind>``, so every process backs off together and the count of
-consecutive failures (for the exponential backoff and for logging once per
-outage) survives across processes.
+same row: the step *keeps* the lease until the backoff ends, with the count of
+consecutive failed runs in ``outages`` and what failed in ``outage_kind``, so
+every process backs off together and the count (for the exponential backoff
+and for logging once per outage) survives across processes. Whoever takes the
+lease next receives the count in the state :func:`acquire` returns, and the
+row's count goes back to 0 until that run fails too.
 
 It differs from :mod:`db.leases` on purpose: the compare-and-set is on the
-observed owner and expiry, because the owner field carries the outage count.
+observed owner and expiry, and :func:`acquire` returns the state it replaced.
 """
 
 from __future__ import annotations
@@ -16,13 +18,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, select, update
 
-from db.engine import read_sessions, write_session
+from db import leases
+from db.engine import read_sessions, rowcount, write_session
 from db.models import Lease
-
-OUTAGE_PREFIX = "outage:"
 
 
 @dataclass(frozen=True)
@@ -30,26 +30,15 @@ class LeaseState:
     owner: str | None
     expires_at: float | None
     last_run_at: float | None
-
-    @property
-    def outages(self) -> int:
-        """Consecutive failed runs recorded in the owner (0 when healthy)."""
-        if self.owner and self.owner.startswith(OUTAGE_PREFIX):
-            return int(self.owner.split(":")[1])
-        return 0
-
-    @property
-    def outage_kind(self) -> str | None:
-        if self.owner and self.owner.startswith(OUTAGE_PREFIX):
-            return self.owner.split(":", 2)[2]
-        return None
+    outages: int = 0  # consecutive failed runs (0 when healthy)
+    outage_kind: str | None = None  # what failed last: "outage", "misconfigured", the store
 
 
 def state(engine: Engine, name: str) -> LeaseState | None:
     with read_sessions(engine)() as s:
-        row = s.execute(select(Lease.owner, Lease.expires_at, Lease.last_run_at)
-                        .where(Lease.name == name)).first()
-    return None if row is None else LeaseState(row[0], row[1], row[2])
+        row = s.execute(select(Lease.owner, Lease.expires_at, Lease.last_run_at, Lease.outages,
+                               Lease.outage_kind).where(Lease.name == name)).first()
+    return None if row is None else LeaseState(row[0], row[1], row[2], row[3] or 0, row[4])
 
 
 def acquire(engine: Engine, name: str, owner: str, lease_s: float) -> LeaseState | None:
@@ -61,14 +50,11 @@ def acquire(engine: Engine, name: str, owner: str, lease_s: float) -> LeaseState
     now = time.time()
     before = state(engine, name)
     if before is None:
-        try:
-            with write_session(engine) as s:
-                s.execute(insert(Lease).values(name=name, owner=owner, expires_at=now + lease_s))
+        if leases.insert_new(engine, name, owner, now + lease_s):
             return LeaseState(None, None, None)
-        except IntegrityError:  # someone inserted it first: fall through to the update
-            before = state(engine, name)
-            if before is None:
-                return None
+        before = state(engine, name)  # someone inserted it first: fall through to the update
+        if before is None:
+            return None
     free = before.owner is None or before.expires_at is None or before.expires_at < now
     if not free:
         return None
@@ -76,18 +62,19 @@ def acquire(engine: Engine, name: str, owner: str, lease_s: float) -> LeaseState
     cond.append(Lease.owner.is_(None) if before.owner is None else Lease.owner == before.owner)
     cond.append(Lease.expires_at.is_(None) if before.expires_at is None else Lease.expires_at == before.expires_at)
     with write_session(engine) as s:
-        took = s.execute(update(Lease).where(*cond).values(owner=owner, expires_at=now + lease_s)).rowcount
+        took = rowcount(s.execute(update(Lease).where(*cond).values(
+            owner=owner, expires_at=now + lease_s, outages=0, outage_kind=None)))
     return before if took == 1 else None
 
 
 def renew(engine: Engine, name: str, owner: str, lease_s: float) -> bool:
     with write_session(engine) as s:
-        return s.execute(update(Lease).where(Lease.name == name, Lease.owner == owner)
-                         .values(expires_at=time.time() + lease_s)).rowcount == 1
+        return rowcount(s.execute(update(Lease).where(Lease.name == name, Lease.owner == owner)
+                                  .values(expires_at=time.time() + lease_s))) == 1
 
 
 def release(engine: Engine, name: str, owner: str, last_run_at: float | None = None) -> None:
-    values: dict[str, float | None] = {"owner": None, "expires_at": None}  # type: ignore[dict-item]
+    values: dict[str, float | None] = {"owner": None, "expires_at": None}
     if last_run_at is not None:
         values["last_run_at"] = last_run_at
     with write_session(engine) as s:
@@ -95,7 +82,7 @@ def release(engine: Engine, name: str, owner: str, last_run_at: float | None = N
 
 
 def hold_for_outage(engine: Engine, name: str, owner: str, outages: int, kind: str, until: float) -> None:
-    """Keep the lease until ``until`` as an outage marker (nobody runs before then)."""
+    """Keep the lease until ``until``, recording the outage (nobody runs before then)."""
     with write_session(engine) as s:
         s.execute(update(Lease).where(Lease.name == name, Lease.owner == owner)
-                  .values(owner=f"{OUTAGE_PREFIX}{outages}:{kind}", expires_at=until))
+                  .values(expires_at=until, outages=outages, outage_kind=kind))

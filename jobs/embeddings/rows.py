@@ -13,9 +13,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, func, or_, select, update
+from sqlalchemy import ColumnElement, Engine, func, or_, select, update
 
-from db.engine import read_sessions, write_session
+from db.engine import read_sessions, rowcount, write_session
 from db.models import Image, Status
 
 EMBEDDING_ERROR_PREFIX = "embedding refused: "
@@ -29,6 +29,9 @@ class Candidate:
     original_path: str
     metadata: str | None
     created_at: int | None
+    recipe: str | None = None  # the file is decoded as this recipe's job decoded it
+    pending_vector: bytes | None = None  # the image job's vector (jobs/embeddings/inline.py) ...
+    pending_vector_model: str | None = None  # ... and the model that made it
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,7 @@ class Embedded:
     duplicate_score: float | None
 
 
-def _lacking(model: str) -> object:
+def _lacking(model: str) -> ColumnElement[bool]:
     return (Image.status == Status.COMPLETED.value) & or_(
         Image.embedding_model.is_(None), Image.embedding_model != model)
 
@@ -47,7 +50,8 @@ def candidates(engine: Engine, model: str, limit: int) -> list[Candidate]:
     """Completed images without an embedding for ``model``, oldest completion first."""
     with read_sessions(engine)() as s:
         rows = s.execute(
-            select(Image.id, Image.filename, Image.original_path, Image.metadata_, Image.created_at)
+            select(Image.id, Image.filename, Image.original_path, Image.metadata_, Image.created_at, Image.recipe,
+                   Image.pending_vector, Image.pending_vector_model)
             .where(_lacking(model))
             .order_by(Image.completed_at, Image.id)
             .limit(limit)
@@ -61,16 +65,16 @@ def lacking_count(engine: Engine, model: str) -> int:
 
 
 def record_embedded(engine: Engine, model: str, done: Sequence[Embedded]) -> list[str]:
-    """Mark ``done`` embedded by ``model``; returns the ids whose row is gone or no longer completed."""
+    """Mark ``done`` embedded by ``model`` (their pending vectors are spent); returns the ids whose row
+    is gone or no longer completed."""
     now = time.time()
     lost = []
     with write_session(engine) as s:
         for e in done:
-            n = s.execute(
+            n = rowcount(s.execute(
                 update(Image).where(Image.id == e.id, Image.status == Status.COMPLETED.value)
                 .values(embedding_model=model, embedded_at=now, duplicate_of=e.duplicate_of,
-                        duplicate_score=e.duplicate_score)
-            ).rowcount
+                        duplicate_score=e.duplicate_score, pending_vector=None, pending_vector_model=None)))
             if n != 1:
                 lost.append(e.id)
     return lost
@@ -83,6 +87,7 @@ def record_refused(engine: Engine, model: str, refused: dict[str, str]) -> None:
             s.execute(
                 update(Image).where(Image.id == image_id, Image.status == Status.COMPLETED.value)
                 .values(embedding_model=model, embedded_at=None, duplicate_of=None, duplicate_score=None,
+                        pending_vector=None, pending_vector_model=None,
                         error=(EMBEDDING_ERROR_PREFIX + reason)[:2000])
             )
 
@@ -120,7 +125,7 @@ def embedding_counts(engine: Engine, model: str) -> dict[str, int]:
             "refused": int(refused or 0), "duplicates": int(dups or 0)}
 
 
-def _claims() -> object:
+def _claims() -> ColumnElement[bool]:
     """Rows that say they have a vector: completed, a model named and ``embedded_at`` set."""
     return (Image.status == Status.COMPLETED.value) & Image.embedding_model.is_not(None) \
         & Image.embedded_at.is_not(None)
@@ -155,8 +160,8 @@ def clear_claims(engine: Engine, model: str, ids: Sequence[str], batch: int = 50
     cleared = 0
     for i in range(0, len(ids), batch):
         with write_session(engine) as s:
-            cleared += s.execute(
+            cleared += rowcount(s.execute(
                 update(Image).where(Image.id.in_(list(ids[i:i + batch])), Image.embedding_model == model,
                                     Image.embedded_at.is_not(None))
-                .values(embedding_model=None, embedded_at=None)).rowcount
+                .values(embedding_model=None, embedded_at=None)))
     return cleared

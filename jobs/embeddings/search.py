@@ -17,7 +17,7 @@ Scores: ``text`` is BM25 (higher is better, unbounded), ``vector`` is cosine
 similarity, ``hybrid`` is the RRF score (sum of 1/(60 + rank)).
 
 >>> result = search(engine, store, embedder, SearchSettings(), "kites", limit=5)   # doctest: +SKIP
->>> [(h.id, h.filename) for h in result.hits]
+>>> [(h.id, h.filename) for h in result.hits]  # doctest: +SKIP
 [('0190c8e2-...', 'red_kite.jpg')]
 """
 

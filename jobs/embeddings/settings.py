@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from jobs.embeddings.embedders.http import HttpEmbedderSettings, model_name
-from jobs.embeddings.embedders.local import LocalEmbedder
+from jobs.embeddings.embedders.names import HttpEmbedderSettings, local_model_name, model_name
 
 
 @dataclass(frozen=True)
@@ -53,4 +52,4 @@ class EmbeddingSettings:
 
     def model_name(self) -> str:
         """The configured model's name, without building the embedder."""
-        return LocalEmbedder.model if self.embedder == "local" else model_name(self.http)
+        return local_model_name() if self.embedder == "local" else model_name(self.http)

@@ -6,7 +6,7 @@ the new model covers everything the embedding step drops the old table and
 searches move over.
 
 >>> hits = similar(engine, store, embedder, "0190c8e2-...", limit=5)   # doctest: +SKIP
->>> [(h.image_id, round(h.distance, 3)) for h in hits]
+>>> [(h.image_id, round(h.distance, 3)) for h in hits]  # doctest: +SKIP
 [('0190c8e3-...', 0.012), ...]
 """
 
@@ -75,8 +75,11 @@ def similar(engine: Engine, store: VectorStore, embedder: Embedder, query: str |
             raise SimilarityError(_why_no_vector(engine, text, model))
     hits = store.search(model, vector, limit=limit, exclude=exclude)
     facts = _facts(engine, [h.image_id for h in hits])
-    return [SimilarImage(h.image_id, h.distance, h.similarity, *facts.get(h.image_id, (None, None)), model)
-            for h in hits]
+    out = []
+    for h in hits:
+        filename, original_path = facts.get(h.image_id, (None, None))
+        out.append(SimilarImage(h.image_id, h.distance, h.similarity, filename, original_path, model))
+    return out
 
 
 def _embedder_for(model: str) -> Embedder | None:
@@ -98,7 +101,7 @@ def _why_no_vector(engine: Engine, image_id: str, model: str) -> str:
     return f"image {image_id} has no vector for model {model} yet; the embedding step will add it shortly"
 
 
-def _facts(engine: Engine, ids: list[str]) -> dict[str, tuple[str, str]]:
+def _facts(engine: Engine, ids: list[str]) -> dict[str, tuple[str | None, str | None]]:
     if not ids:
         return {}
     with read_sessions(engine)() as s:

@@ -6,7 +6,9 @@ task (enqueued a moment after images complete) and a periodic task. One run:
 1. takes lease ``embedding`` (compare-and-set; a second run at the same time
    returns ``skipped`` and writes nothing);
 2. repeatedly takes up to ``batch_size`` completed images lacking a vector
-   for the configured model, embeds them, and upserts the batch into LanceDB
+   for the configured model, embeds them (a row the image job already
+   embedded with this model brings its vector: no file is opened for it,
+   see :mod:`jobs.embeddings.inline`), and upserts the batch into LanceDB
    in ONE write, then records ``embedding_model``/``embedded_at`` and any
    near-duplicate (``duplicate_of``/``duplicate_score``) on the rows;
 3. when the model covers every image, drops other models' tables (a model
@@ -27,7 +29,7 @@ skipped; a refused *configuration* (401/403/404, wrong dimension) backs off
 like an outage and logs one ERROR.
 
 >>> result = run_step(engine, store, LocalEmbedder(), EmbeddingSettings(), media_dir, "me")  # doctest: +SKIP
->>> result.outcome, result.embedded
+>>> result.outcome, result.embedded  # doctest: +SKIP
 ('done', 64)
 """
 
@@ -44,7 +46,7 @@ from sqlalchemy import Engine
 
 from jobs import media
 from jobs.backoff import Backoff
-from jobs.embeddings import audit, lease, rows, search_index
+from jobs.embeddings import audit, inline, lease, rows, search_index
 from jobs.embeddings.embedders import (
     EmbedderError,
     EmbedderRejected,
@@ -139,9 +141,7 @@ def run_step(engine: Engine, store: VectorStore, embedder: Embedder, settings: E
 
 def _embed_batch(engine: Engine, store: VectorStore, embedder: Embedder, settings: EmbeddingSettings,
                  media_dir: Path, batch: Sequence[rows.Candidate], search: SearchSettings) -> tuple[int, int, int]:
-    inputs = [EmbedInput(media.resolve_original(media_dir, c.original_path),
-                         text=rows.caption_text(c.filename, c.metadata)) for c in batch]
-    vectors, refusals = embed_isolating(embedder, inputs)
+    vectors, refusals = vectors_for(embedder, media_dir, batch)
     refused = {batch[i].id: reason for i, reason in refusals.items()}
     ok = [i for i in range(len(batch)) if i not in refusals]
     ids = [batch[i].id for i in ok]
@@ -157,6 +157,28 @@ def _embed_batch(engine: Engine, store: VectorStore, embedder: Embedder, setting
             log.warning("embedding: image %s refused: %s", image_id, reason, extra={"image_id": image_id})
         rows.record_refused(engine, embedder.model, refused)
     return len(done) - len(lost), len(refused), sum(1 for d in done if d.duplicate_of)
+
+
+def vectors_for(embedder: Embedder, media_dir: Path, batch: Sequence[rows.Candidate]
+                ) -> tuple[dict[int, np.ndarray], dict[int, str]]:
+    """Vectors of ``batch`` by position (and refusals): a row's pending vector when the image job made
+    it with this model, else the embedder's, from the file (see :func:`embed_isolating`)."""
+    vectors: dict[int, np.ndarray] = {}
+    todo: list[int] = []
+    for i, c in enumerate(batch):
+        ready = inline.stored(c.pending_vector, c.pending_vector_model, embedder.model, embedder.dim)
+        if ready is None:
+            todo.append(i)
+        else:
+            vectors[i] = ready
+    if not todo:
+        return vectors, {}
+    inputs = [EmbedInput(media.resolve_original(media_dir, batch[i].original_path),
+                         text=rows.caption_text(batch[i].filename, batch[i].metadata), recipe=batch[i].recipe)
+              for i in todo]
+    embedded, refusals = embed_isolating(embedder, inputs)
+    vectors.update((todo[j], v) for j, v in embedded.items())
+    return vectors, {todo[j]: reason for j, reason in refusals.items()}
 
 
 def embed_isolating(embedder: Embedder, inputs: Sequence[EmbedInput]) -> tuple[dict[int, np.ndarray], dict[int, str]]:
@@ -249,4 +271,5 @@ __all__ = [
     "finish_switch",
     "near_duplicates",
     "run_step",
+    "vectors_for",
 ]

@@ -47,7 +47,7 @@ META_DIM = b"darkroom.dim"
 DELETE_CHUNK = 500  # ids per DELETE predicate
 
 
-class VectorError(PermanentError, ValueError):
+class VectorsRefused(PermanentError, ValueError):
     """Vectors refused before they reached LanceDB (wrong dimension, NaN/inf)."""
 
 
@@ -233,7 +233,7 @@ class VectorStore:
         if dim is not None:
             have = int((table.schema.metadata or {}).get(META_DIM, b"0"))
             if have != dim:
-                raise VectorError(f"model {model!r} has vectors of dimension {have} here, got {dim}")
+                raise VectorsRefused(f"model {model!r} has vectors of dimension {have} here, got {dim}")
         return table
 
     def _ensure_id_index(self, name: str, table: Any) -> None:
@@ -265,7 +265,7 @@ class VectorStore:
         ``attributes``: the search columns of each row, in order
         (:func:`jobs.embeddings.search_index.attributes_for`); without them the
         columns are NULL until the writer's backfill. Raises
-        :class:`VectorError` for a wrong shape or a NaN/inf row.
+        :class:`VectorsRefused` for a wrong shape or a NaN/inf row.
         """
         if len(image_ids) == 0:
             return 0
@@ -274,7 +274,7 @@ class VectorStore:
         try:
             arr = check_vectors(arr, len(image_ids), dim)
         except EmbedderError as exc:
-            raise VectorError(f"refused vectors for model {model!r}: {exc}") from exc
+            raise VectorsRefused(f"refused vectors for model {model!r}: {exc}") from exc
         # A source with a repeated key makes merge_insert write duplicate rows.
         last: dict[str, int] = {}
         for i, image_id in enumerate(image_ids):
@@ -394,7 +394,7 @@ class VectorStore:
             return []
         vec = np.asarray(vector, dtype=np.float32).ravel()
         if not np.isfinite(vec).all():
-            raise VectorError("query vector holds NaN or infinity")
+            raise VectorsRefused("query vector holds NaN or infinity")
         query = (
             table.search(vec, vector_column_name="vector")
             .distance_type("cosine")

@@ -67,7 +67,7 @@ def fetch(url: str, dest_dir: str | os.PathLike[str], limits: FetchLimits = DEFA
     Raises ``FetchRefused`` (permanent) or ``FetchFailed`` (retryable).
 
     >>> got = fetch("https://example.com/cat.jpg", "data/media/incoming")  # doctest: +SKIP
-    >>> got.mime_type, got.size
+    >>> got.mime_type, got.size  # doctest: +SKIP
     ('image/jpeg', 48213)
     """
     dest = Path(dest_dir)

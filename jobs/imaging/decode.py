@@ -28,7 +28,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from jobs.imaging.sniff import HEAD_BYTES, sniff
+from jobs.imaging.sniff import HEAD_BYTES, header_size, sniff
 from jobs.imaging.types import ImageRejected, Limits, SourceInfo
 
 log = logging.getLogger(__name__)
@@ -106,29 +106,6 @@ def _admit_size(size: tuple[int, int] | None, limits: Limits) -> None:
     if w * h > limits.max_pixels:
         raise ImageRejected(f"image is {w}x{h} = {w * h:,} pixels, over the limit of {limits.max_pixels:,} "
                             f"(limits.max_pixels; refused as a possible decompression bomb)")
-
-
-def header_size(head: bytes, fmt: str) -> tuple[int, int] | None:
-    """Width and height straight from the first bytes (PNG, GIF, BMP; JPEG if SOF is near the start)."""
-    try:
-        if fmt == "PNG":
-            return struct.unpack(">II", head[16:24])
-        if fmt == "GIF":
-            return struct.unpack("<HH", head[6:10])
-        if fmt == "BMP":
-            w, h = struct.unpack("<ii", head[18:26])
-            return w, abs(h)
-        if fmt == "JPEG":
-            at = 2
-            while at + 9 < len(head) and head[at] == 0xFF:
-                marker = head[at + 1]
-                if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
-                    h, w = struct.unpack(">HH", head[at + 5:at + 9])
-                    return w, h
-                at += 2 + struct.unpack(">H", head[at + 2:at + 4])[0]
-    except struct.error:
-        return None
-    return None
 
 
 def _admit(im: Image.Image, fmt: str, size: int, limits: Limits) -> SourceInfo:

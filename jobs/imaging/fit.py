@@ -21,13 +21,12 @@ largest output only.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from PIL import Image
 
 from jobs.imaging.recipes import parse_background
-from jobs.imaging.resize import REDUCING_GAP, cascade, orient, plan_widths, variant_height
+from jobs.imaging.resize import cascade, cascade_sizes, plan_widths, variant_height
 from jobs.imaging.types import Recipe
 
 
@@ -111,7 +110,7 @@ def _cover(frame: Image.Image, orientation: int, source: tuple[int, int], recipe
     left, top = _offset(frame, orientation, (fw, fh), (rw, rh), recipe.gravity)
     box = to_stored((left, top, left + rw, top + rh), orientation, frame.size)
     cropped = frame.crop(box)
-    return _chain(cropped, orientation, p.boxes)
+    return cascade_sizes(cropped, orientation, p.boxes)
 
 
 def _offset(frame: Image.Image, orientation: int, upright: tuple[int, int], region: tuple[int, int],
@@ -132,7 +131,7 @@ def _offset(frame: Image.Image, orientation: int, upright: tuple[int, int], regi
 def _contain(frame: Image.Image, orientation: int, source: tuple[int, int], recipe: Recipe, p: Plan
              ) -> list[Image.Image]:
     inner = [inner_size(b, source) for b in p.boxes]
-    images = _chain(frame, orientation, tuple(inner))
+    images = cascade_sizes(frame, orientation, tuple(inner))
     rgba = parse_background(recipe.background) or (255, 255, 255, 255)
     out: list[Image.Image] = []
     for (bw, bh), im in zip(p.boxes, images, strict=True):
@@ -145,24 +144,6 @@ def _contain(frame: Image.Image, orientation: int, source: tuple[int, int], reci
         at = ((bw - im.width) // 2, (bh - im.height) // 2)
         canvas.paste(im, at, im if im.mode == "RGBA" else None)
         out.append(canvas)
-    return out
-
-
-def _chain(im: Image.Image, orientation: int, sizes: Sequence[tuple[int, int]]) -> list[Image.Image]:
-    """Upright images at ``sizes`` (ascending): the largest from ``im`` (stored orientation), the rest chained."""
-    swapped = orientation in (5, 6, 7, 8)
-    out: list[Image.Image] = []
-    previous: Image.Image | None = None
-    for w, h in sorted(sizes, reverse=True):
-        if previous is None:
-            size = (h, w) if swapped else (w, h)
-            scaled = im if im.size == size else im.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
-            scaled = orient(scaled, orientation)
-        else:
-            scaled = previous.resize((w, h), Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
-        out.append(scaled)
-        previous = scaled
-    out.reverse()
     return out
 
 

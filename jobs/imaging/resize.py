@@ -62,17 +62,22 @@ def cascade(im: Image.Image, orientation: int, widths: Sequence[int], display: t
     [(100, 75), (200, 150)]
     """
     dw, dh = display
+    return cascade_sizes(im, orientation, [(w, variant_height(w, dw, dh)) for w in widths])
+
+
+def cascade_sizes(im: Image.Image, orientation: int, sizes: Sequence[tuple[int, int]]) -> list[Image.Image]:
+    """Upright images at ``sizes`` (ascending): the largest from ``im`` (stored orientation), each
+    smaller one resized from the next larger (what :func:`cascade` and the fit modes share)."""
     swapped = orientation in (5, 6, 7, 8)
     out: list[Image.Image] = []
     previous: Image.Image | None = None
-    for width in sorted(widths, reverse=True):
-        height = variant_height(width, dw, dh)
+    for w, h in sorted(sizes, reverse=True):
         if previous is None:
-            size = (height, width) if swapped else (width, height)
+            size = (h, w) if swapped else (w, h)
             scaled = im if im.size == size else im.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
             scaled = orient(scaled, orientation)
         else:
-            scaled = previous.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
+            scaled = previous.resize((w, h), Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
         out.append(scaled)
         previous = scaled
     out.reverse()

@@ -11,6 +11,8 @@ actually received (an HTML page, a PDF, a video, plain text, ...).
 
 from __future__ import annotations
 
+import struct
+
 from jobs.imaging.types import ImageRejected
 
 HEAD_BYTES = 512  # enough for every signature below, including XML prologues before <svg
@@ -152,3 +154,33 @@ def _as_text(head: bytes) -> str | None:
         text = head[:exc.start].decode("utf-8-sig")
     printable = sum(ch.isprintable() or ch in "\r\n\t" for ch in text)
     return text if text and printable / len(text) > 0.95 else None
+
+
+def header_size(head: bytes, fmt: str) -> tuple[int, int] | None:
+    """Width and height straight from the first bytes (PNG, GIF, BMP; JPEG if its SOF is in ``head``).
+
+    Pure bytes, no Pillow: the intake reads the lane from the copy buffer with it.
+
+    >>> ihdr = b"IHDR" + (640).to_bytes(4, "big") + (480).to_bytes(4, "big")
+    >>> header_size(b"\\x89PNG\\r\\n\\x1a\\n" + bytes(4) + ihdr, "PNG")
+    (640, 480)
+    """
+    try:
+        if fmt == "PNG":
+            return struct.unpack(">II", head[16:24])
+        if fmt == "GIF":
+            return struct.unpack("<HH", head[6:10])
+        if fmt == "BMP":
+            w, h = struct.unpack("<ii", head[18:26])
+            return w, abs(h)
+        if fmt == "JPEG":
+            at = 2
+            while at + 9 < len(head) and head[at] == 0xFF:
+                marker = head[at + 1]
+                if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+                    h, w = struct.unpack(">HH", head[at + 5:at + 9])
+                    return w, h
+                at += 2 + struct.unpack(">H", head[at + 2:at + 4])[0]
+    except struct.error:
+        return None
+    return None

@@ -5,6 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 class ImageRejected(Exception):
@@ -106,3 +110,5 @@ class Rendered:
     placeholder: str | None = None
     dominant_color: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    # render(..., embed_copy=True): the copy the local embedder describes (jobs/imaging/embed_copy.py)
+    embed_copy: Image.Image | None = None

@@ -23,9 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from huey import Huey
 from sqlalchemy import Engine
 
 from db.errors import unreachable_from
@@ -38,6 +37,9 @@ from db.maintenance.ttl import check_rules, sweep
 from jobs.maintenance.files import DeleteEmbeddings, image_file_remover, sweep_orphans
 from jobs.maintenance.settings import DAY_S, DUTIES, MaintenanceSettings, parse_cron
 from jobs.outage import quiet_when_database_down
+
+if TYPE_CHECKING:
+    from huey import Huey
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +139,7 @@ def run(name: str, engine: Engine, env: DutyEnv, *, full: bool = False, to: Path
         min_interval_s: float = 0.0, by_hand: bool = False) -> runs.RunResult:
     """Run duty ``name`` now, under its lease, recorded (``by_hand``: see :func:`duty_body`).
 
-    >>> run("backup", engine, env).figures["path"]
+    >>> run("backup", engine, env).figures["path"]  # doctest: +SKIP
     'data/backups/app-20250101T033000123456Z.db'
     """
     if name not in DUTIES:

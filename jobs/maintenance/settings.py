@@ -9,8 +9,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from huey import crontab
-
 from db.maintenance.rules import TtlRule
 
 DUTIES = ("sweep", "optimize", "checkpoint", "backup", "check")
@@ -79,4 +77,6 @@ def parse_cron(text: str) -> Callable[[datetime], bool]:
     if len(parts) != 5 or not all(_CRON_FIELD.match(p) for p in parts):
         raise ValueError(f"{text!r} is not five fields of digits, '*', '/', ',' and '-'")
     minute, hour, day, month, weekday = parts
+    from jobs.huey_import import crontab
+
     return crontab(minute=minute, hour=hour, day=day, month=month, day_of_week=weekday, strict=True)

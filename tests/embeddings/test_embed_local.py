@@ -21,7 +21,7 @@ def test_vectors_are_unit_float32_of_the_declared_dim(corpus: list[Path]) -> Non
     # Deterministic: the same file gives the same vector.
     again = emb.embed([EmbedInput(corpus[0])])
     assert np.array_equal(out[0], again[0])
-    assert emb.model == "local-v1"
+    assert emb.model == "local-v2"
 
 
 @pytest.mark.parametrize("transform", sorted(TRANSFORMS))

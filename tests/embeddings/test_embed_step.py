@@ -23,7 +23,7 @@ from jobs.embeddings.embedders import HttpEmbedder, HttpEmbedderSettings, LocalE
 from jobs.embeddings.embedders.base import Embedder
 from jobs.embeddings.settings import EmbeddingSettings
 from jobs.embeddings.similarity import SimilarImage, SimilarityError, similar
-from jobs.embeddings.step import LEASE_NAME, run_step
+from jobs.embeddings.step import LEASE_NAME, StepResult, run_step
 from jobs.embeddings.store import VectorStore
 from tests.embeddings.embed_photos import TRANSFORMS
 from tests.embeddings.embed_server import EmbedServer
@@ -53,7 +53,7 @@ def find(app: App, cfg: EmbeddingSettings, query: str | Path, limit: int = 10,
     return similar(app.engine, make_vector_store(cfg), embedder or make_embedder(cfg), query, limit)
 
 
-def step(app: App, embedder: object, cfg: EmbeddingSettings, owner: str = "test") -> object:
+def step(app: App, embedder: object, cfg: EmbeddingSettings, owner: str = "test") -> StepResult:
     return run_step(app.engine, make_vector_store(cfg), embedder, cfg, app.settings.paths.media_dir, owner)  # type: ignore[arg-type]
 
 
@@ -70,9 +70,9 @@ def test_step_embeds_in_batches_and_similar_finds_copies(app: App, corpus: list[
     result = step(app, LocalEmbedder(), cfg)
     assert result.outcome == "done" and result.embedded == 12 and result.remaining == 0
     store = make_vector_store(cfg)
-    assert sorted(store.ids("local-v1")) == sorted(ids)
+    assert sorted(store.ids("local-v2")) == sorted(ids)
     row = images.get(app.engine, ids[3])
-    assert row is not None and row.embedding_model == "local-v1" and row.embedded_at
+    assert row is not None and row.embedding_model == "local-v2" and row.embedded_at
     # Each transformed copy, as a FILE query, finds the original first.
     for copy in copies:
         hits = find(app, cfg, copy, limit=3)
@@ -128,7 +128,7 @@ def test_two_steps_at_once_write_each_vector_once(app: App, corpus: list[Path]) 
     assert got in (["done", "skipped"], ["done", "done"])  # "done" twice only if one finished first
     # Whoever lost the lease ran nothing; one more run finishes anything left.
     step(app, LocalEmbedder(), settings_of(app))
-    stored = VectorStore(app.settings.embeddings.lancedb_dir).ids("local-v1")
+    stored = VectorStore(app.settings.embeddings.lancedb_dir).ids("local-v2")
     assert sorted(stored) == sorted(ids)  # every image once, no duplicate rows
 
 
@@ -207,10 +207,10 @@ def test_model_switch_reembeds_while_similar_keeps_answering(app: App, corpus: l
     assert result.embedded == 2 and result.remaining == 8 and result.dropped_models == ()
     # Mid-switch: searches still use the complete old model.
     mid = find(app, new_cfg, ids[0], limit=3, embedder=emb)
-    assert [h.image_id for h in mid] == before and mid[0].model == "local-v1"
+    assert [h.image_id for h in mid] == before and mid[0].model == "local-v2"
     while (result := step(app, emb, new_cfg)).remaining:
-        assert find(app, new_cfg, ids[5], limit=3, embedder=emb)[0].model == "local-v1"
-    assert result.dropped_models == ("local-v1",) and result.optimized
+        assert find(app, new_cfg, ids[5], limit=3, embedder=emb)[0].model == "local-v2"
+    assert result.dropped_models == ("local-v2",) and result.optimized
     store = make_vector_store(new_cfg)
     assert set(store.models()) == {"http:clip@16"} and sorted(store.ids("http:clip@16")) == sorted(ids)
     after = find(app, new_cfg, ids[0], limit=3, embedder=emb)
@@ -227,14 +227,14 @@ def test_optimize_runs_on_schedule_and_bounds_fragments(app: App, corpus: list[P
     runs = [step(app, LocalEmbedder(), cfg) for _ in range(10)]
     assert sum(r.embedded for r in runs) == 500
     assert runs[0].optimized and not any(r.optimized for r in runs[1:])  # first run ever, then hourly
-    assert store.fragments("local-v1") >= 9  # one per batch since the first optimize
-    query = store.get("local-v1", [ids[7]])[ids[7]]
-    before = store.search("local-v1", query, limit=10)
+    assert store.fragments("local-v2") >= 9  # one per batch since the first optimize
+    query = store.get("local-v2", [ids[7]])[ids[7]]
+    before = store.search("local-v2", query, limit=10)
     with write_session(app.engine) as s:  # an hour passes
         s.execute(update(embedding_lease.Lease).values(last_run_at=time.time() - 3601))
     assert step(app, LocalEmbedder(), cfg).optimized
-    assert store.fragments("local-v1") <= 2 and store.count("local-v1") == 500
-    after = store.search("local-v1", query, limit=10)
+    assert store.fragments("local-v2") <= 2 and store.count("local-v2") == 500
+    after = store.search("local-v2", query, limit=10)
     assert [(h.image_id, round(h.distance, 5)) for h in before] == [(h.image_id, round(h.distance, 5)) for h in after]
 
 
@@ -245,4 +245,4 @@ def test_deleted_rows_lose_their_vectors(app: App, corpus: list[Path]) -> None:
     cfg = settings_of(app)
     step(app, LocalEmbedder(), cfg)
     app.delete_vectors(ids[:2])
-    assert make_vector_store(cfg).ids("local-v1") == [ids[2]]
+    assert make_vector_store(cfg).ids("local-v2") == [ids[2]]

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jobs.embeddings.store import IndexSettings, VectorError, VectorStore, table_name
+from jobs.embeddings.store import IndexSettings, VectorsRefused, VectorStore, table_name
 
 DIM = 32
 
@@ -47,17 +47,17 @@ def test_upsert_replaces_rather_than_duplicates(store: VectorStore) -> None:
 def test_broken_vectors_never_reach_lancedb(store: VectorStore) -> None:
     bad = unit_rows(3)
     bad[1, 7] = np.nan
-    with pytest.raises(VectorError, match="NaN"):
+    with pytest.raises(VectorsRefused, match="NaN"):
         store.upsert("m1", ["a", "b", "c"], bad)
     assert not store.has_model("m1")  # refused before the table was even created
     store.upsert("m1", ["a"], unit_rows(1))
     inf = unit_rows(1)
     inf[0, 0] = np.inf
     for vec in (inf, unit_rows(1, dim=DIM + 1), unit_rows(2)):
-        with pytest.raises(VectorError):
+        with pytest.raises(VectorsRefused):
             store.upsert("m1", ["x"], vec)
     assert store.ids("m1") == ["a"]
-    with pytest.raises(VectorError, match="NaN"):
+    with pytest.raises(VectorsRefused, match="NaN"):
         store.search("m1", np.full(DIM, np.nan))
 
 

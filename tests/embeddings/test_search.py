@@ -73,7 +73,7 @@ def test_ttl_sweep_and_metadata_change_update_what_finds_an_image(app: App, capt
     assert embed(app).embedded == 1
     assert find(app, "beach") == [] and find(app, "sand") == []
     assert find(app, "cats") == ["dog.jpg"]
-    assert app.vector_store.count("local-v1") == 3  # replaced, not duplicated
+    assert app.vector_store.count("local-v2") == 3  # replaced, not duplicated
 
 
 def test_vector_and_hybrid_need_an_embedder_that_embeds_words(app: App, captioned: dict[str, str]) -> None:
@@ -205,16 +205,16 @@ def test_old_vector_tables_get_search_columns_without_re_embedding(app: App, tmp
     schema = pa.schema([pa.field("image_id", pa.string(), nullable=False),
                         pa.field("model", pa.string(), nullable=False),
                         pa.field("vector", pa.list_(pa.float32(), dim)), pa.field("embedded_at", pa.float64())],
-                       metadata={META_MODEL: b"local-v1", META_DIM: str(dim).encode()})
+                       metadata={META_MODEL: LocalEmbedder.model.encode(), META_DIM: str(dim).encode()})
     vecs = np.random.default_rng(1).normal(size=(3, dim)).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     db = lancedb.connect(app.settings.embeddings.lancedb_dir)
-    db.create_table(table_name("local-v1"), pa.table({
-        "image_id": ids, "model": ["local-v1"] * 3,
+    db.create_table(table_name(LocalEmbedder.model), pa.table({
+        "image_id": ids, "model": [LocalEmbedder.model] * 3,
         "vector": pa.FixedSizeListArray.from_arrays(pa.array(vecs.ravel()), dim),
         "embedded_at": [time.time()] * 3}, schema=schema))
     with write_session(app.engine) as s:
-        s.execute(update(ImageRow).where(ImageRow.id.in_(ids)).values(embedding_model="local-v1",
+        s.execute(update(ImageRow).where(ImageRow.id.in_(ids)).values(embedding_model=LocalEmbedder.model,
                                                                        embedded_at=time.time()))
     with pytest.raises(SearchError, match="being added"):
         find(app, "harbour")
@@ -222,8 +222,8 @@ def test_old_vector_tables_get_search_columns_without_re_embedding(app: App, tmp
     assert result.embedded == 0  # nothing re-embedded
     assert sorted(find(app, "harbour")) == ["old0.jpg", "old1.jpg", "old2.jpg"]
     store = app.vector_store
-    assert store.count("local-v1") == 3
-    got = store.get("local-v1", ids)
+    assert store.count(LocalEmbedder.model) == 3
+    got = store.get(LocalEmbedder.model, ids)
     assert all(np.allclose(got[i], v) for i, v in zip(ids, vecs))  # the vectors are untouched
     # New images still land in the migrated table, searchable at once.
     add_completed(app, tmp_path, "new.jpg", {"caption": "a new harbour"})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,8 +21,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import TEST_SECTIONS, merge, write_config
+from tests.daemon import Daemon, started_daemons
 from tests.faults.servers import PostgresServer, RedisServer
-from tests.ops.conftest import WorkerProcess
 
 # Outages in tests last seconds: short backoffs so recovery is noticed at once.
 FAULT_SECTIONS: dict[str, dict[str, Any]] = {
@@ -121,15 +122,7 @@ def fault_config(tmp_path: Path) -> Callable[..., Path]:
 
 
 @pytest.fixture
-def start_worker() -> Iterator[Callable[..., WorkerProcess]]:
-    started: list[WorkerProcess] = []
-
-    def _start(config: Path, *args: str) -> WorkerProcess:
-        w = WorkerProcess(config, *args)
-        started.append(w)
-        return w
-
-    yield _start
-    for w in started:
-        w.stop()
-        w.kill_group()
+def start_worker() -> Iterator[Callable[..., Daemon]]:
+    """``start_worker(config, "worker", ...)``; stopped with SIGTERM at teardown, then cleaned up."""
+    with started_daemons(signal.SIGTERM, new_session=True) as start:
+        yield start

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli, wait_for
+from tests.daemon import Daemon
 from tests.faults.servers import PostgresServer, RedisServer, free_port
 from tests.imagefiles import photo
-from tests.ops.conftest import WorkerProcess
 
 pytestmark = pytest.mark.acceptance
 
@@ -26,35 +26,35 @@ def _status(cfg: Path) -> dict:
 
 def test_worker_started_with_postgres_down_waits_and_comes_up(
         fault_config: Callable[..., Path], pg_url: str, private_postgres: PostgresServer,
-        start_worker: Callable[..., WorkerProcess], tmp_path: Path) -> None:
+        start_worker: Callable[..., Daemon], tmp_path: Path) -> None:
     cfg = fault_config(database={"url": pg_url})
     private_postgres.stop()
     worker = start_worker(cfg, "worker")
     where = f"PostgreSQL at 127.0.0.1:{private_postgres.port}"
-    wait_for(lambda: worker.output.count(f"waiting for {where}: connection refused; next try in") >= 2,
+    wait_for(lambda: worker.log().count(f"waiting for {where}: connection refused; next try in") >= 2,
              timeout=30, what="one wait line per backoff step")
     health = run_cli(cfg, "health", "--local", check=False)
     assert health.returncode == 1
     assert f"unhealthy: starting: waiting for {where}: connection refused" in health.stderr
-    assert worker.proc.poll() is None, "the worker must wait, not exit"
-    assert "Traceback" not in worker.output
+    assert worker.popen.poll() is None, "the worker must wait, not exit"
+    assert "Traceback" not in worker.log()
 
     private_postgres.start()
     photo(tmp_path / "in" / "a.jpg", (200, 150))
     run_cli(cfg, "enqueue", str(tmp_path / "in"))
     wait_for(lambda: _status(cfg)["images"]["completed"] == 1, timeout=60, what="the image completed")
-    assert "database and queue answer after" in worker.output
+    assert "database and queue answer after" in worker.log()
     assert worker.stop() == 0
 
 
 def test_worker_started_with_redis_down_waits_and_comes_up(
         fault_config: Callable[..., Path], redis_queue: dict[str, str], private_redis: RedisServer,
-        start_worker: Callable[..., WorkerProcess], tmp_path: Path) -> None:
+        start_worker: Callable[..., Daemon], tmp_path: Path) -> None:
     cfg = fault_config(queue=redis_queue)
     private_redis.stop()
     worker = start_worker(cfg, "worker")
     where = f"Redis at 127.0.0.1:{private_redis.port}"
-    wait_for(lambda: f"waiting for {where}: connection refused; next try in" in worker.output,
+    wait_for(lambda: f"waiting for {where}: connection refused; next try in" in worker.log(),
              timeout=30, what="the wait line")
     # enqueue while the queue is down: every file recorded (row + original), exit 0
     for i in range(3):
@@ -68,7 +68,7 @@ def test_worker_started_with_redis_down_waits_and_comes_up(
     private_redis.start()
     wait_for(lambda: _status(cfg)["images"]["completed"] == 3, timeout=60,
              what="the recorded images queued by the reconciler and completed")
-    assert "Traceback" not in worker.output
+    assert "Traceback" not in worker.log()
     assert worker.stop() == 0
 
 

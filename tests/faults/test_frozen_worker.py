@@ -22,8 +22,8 @@ import pytest
 from db import images
 from jobs import media
 from tests.conftest import run_cli, wait_for
+from tests.daemon import Daemon
 from tests.imagefiles import photo
-from tests.ops.conftest import WorkerProcess
 from worker.app import build
 from worker.settings import load
 
@@ -35,7 +35,7 @@ def _digests(directory: Path) -> dict[str, str]:
 
 
 def test_frozen_worker_leaves_the_other_workers_files_untouched(
-        fault_config: Callable[..., Path], pg_url: str, start_worker: Callable[..., WorkerProcess],
+        fault_config: Callable[..., Path], pg_url: str, start_worker: Callable[..., Daemon],
         tmp_path: Path) -> None:
     # On the private PostgreSQL: with SQLite a process frozen inside a write holds the
     # database lock, and nobody else can write until it is thawed (seen here: B waited 90 s).
@@ -53,7 +53,7 @@ def test_frozen_worker_leaves_the_other_workers_files_untouched(
         return row is not None and row.status == "processing"
 
     wait_for(held_by_a, timeout=60, interval=0.01, what="worker A holds the image")
-    os.killpg(a.proc.pid, signal.SIGSTOP)
+    os.killpg(a.popen.pid, signal.SIGSTOP)
     try:
         owner_a = images.get(app.engine, image_id).lease_owner  # type: ignore[union-attr]
         b = start_worker(cfg, "worker")
@@ -68,7 +68,7 @@ def test_frozen_worker_leaves_the_other_workers_files_untouched(
         row = images.get(app.engine, image_id)
         assert row is not None and row.lease_owner != owner_a
     finally:
-        os.killpg(a.proc.pid, signal.SIGCONT)
+        os.killpg(a.popen.pid, signal.SIGCONT)
     time.sleep(6.0)  # A finishes its encode (or gives up) and tries to complete
     assert _digests(vdir) == written_by_b, "the stale worker changed B's files"
     assert not list(vdir.parent.rglob(".tmp-*")), "the stale worker left temporary files"

@@ -22,8 +22,8 @@ import pytest
 from db import images
 from jobs import image_job, media
 from tests.conftest import run_cli, wait_for
+from tests.daemon import Daemon
 from tests.imagefiles import photo
-from tests.ops.conftest import WorkerProcess
 from worker.app import build
 from worker.settings import load
 
@@ -63,7 +63,7 @@ def _fill(directory: Path) -> Path:
 @pytest.mark.acceptance
 def test_full_media_disk_waits_and_completes_after_space_returns(
         fault_config: Callable[..., Path], small_tmpfs: Path, tmp_path: Path,
-        start_worker: Callable[..., WorkerProcess]) -> None:
+        start_worker: Callable[..., Daemon]) -> None:
     cfg = fault_config(paths={"media_dir": str(small_tmpfs)}, health={"media_min_free_mb": 0.5},
                        jobs={"max_attempts": 2, "retry_delay_s": 0.1})
     for i in range(4):
@@ -74,8 +74,8 @@ def test_full_media_disk_waits_and_completes_after_space_returns(
 
     def waiting() -> bool:
         s = json.loads(run_cli(cfg, "status", "--json").stdout)
-        return (s["images"]["completed"] == 0 and "waiting" in worker.output.lower()) or \
-            "media storage at" in worker.output
+        return (s["images"]["completed"] == 0 and "waiting" in worker.log().lower()) or \
+            "media storage at" in worker.log()
 
     wait_for(waiting, timeout=60, what="the storage outage noticed")
     health = run_cli(cfg, "health", check=False)
@@ -89,8 +89,8 @@ def test_full_media_disk_waits_and_completes_after_space_returns(
     wait_for(lambda: images.counts(app.engine)["completed"] == 4, timeout=60, what="every image completed")
     assert images.counts(app.engine)["failed"] == 0
     assert run_cli(cfg, "health", "--json", check=False).stdout.count("media storage") == 0
-    assert worker.output.count("unreachable: ") <= 2, worker.output[-2000:]  # one WARNING per process
-    assert "is back after" in worker.output
+    assert worker.log().count("unreachable: ") <= 2, worker.log()[-2000:]  # one WARNING per process
+    assert "is back after" in worker.log()
     assert worker.stop() == 0
     app.close()
 

@@ -4,11 +4,8 @@ CLI while a real `darkroom worker` daemon runs; the reconciler picks it up."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, run_cli
+from tests.daemon import launch, stop_piped
 from tests.imagefiles import photo
 
 pytestmark = [pytest.mark.acceptance,
@@ -33,10 +31,7 @@ def test_shell_example_row_is_completed_by_a_running_worker(make_config: Callabl
     cfg = make_config(jobs={"reconcile_interval_s": 1.0})
     run_cli(cfg, "migrate")
     db = cfg.parent / "data" / "app.db"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
-    worker = subprocess.Popen([sys.executable, "-m", "worker", "--config", str(cfg), "worker"],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                              cwd=cfg.parent)
+    worker = launch(cfg, "worker")
     try:
         time.sleep(0.5)  # let the daemon's start-up reconcile pass go by: the pick-up below is the periodic one
         image = photo(tmp_path / "it's here" / "upload.jpg", (300, 200))  # a quote in the path, on purpose
@@ -53,12 +48,7 @@ def test_shell_example_row_is_completed_by_a_running_worker(make_config: Callabl
                 break
             time.sleep(0.2)
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.communicate(timeout=45)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            raise
+        stop_piped(worker, timeout=45, must_stop=True)
     lines = out.stdout.strip().splitlines()
     assert lines[0] == "completed\t", out.stdout
     variants = [line.split("\t") for line in lines[1:]]

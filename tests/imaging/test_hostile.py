@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs.imaging import ImageRejected, Limits, Recipe, SourceInfo, classify_lane, probe, render, sniff
+from jobs.imaging import ImageRejected, Limits, Recipe, SourceInfo, classify_lane, probe, render
+from jobs.imaging.sniff import sniff
 
 REASONS = {
     "bomb.png": "limits.max_pixels",

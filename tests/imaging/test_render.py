@@ -63,7 +63,7 @@ def test_exif_orientation_turns_every_frame_of_an_animation(tmp_path: Path, reci
     assert (r.source.width, r.source.height) == UPRIGHT
     webp = max((v for v in r.variants if v.format == "webp"), key=lambda v: v.width)
     im = Image.open(io.BytesIO(webp.data))
-    assert im.n_frames == 2
+    assert getattr(im, "n_frames", 1) == 2
     for i in range(2):
         im.seek(i)
         arr = np.asarray(im.convert("RGB")).astype(int)
@@ -183,7 +183,7 @@ def test_animated_first_frame_by_default_and_animated_webp_on_request(legit: dic
         webp = [v for v in moving.variants if v.format == "webp"]
         assert webp and all(v.frames == 3 for v in webp)
         im = Image.open(io.BytesIO(webp[0].data))
-        assert im.n_frames == 3
+        assert getattr(im, "n_frames", 1) == 3
         im.seek(2)
         assert close(centre(im), (0, 0, 250), 12)
 
@@ -203,6 +203,7 @@ def test_placeholder_encodes_the_picture(legit: dict[str, Path], recipe: Recipe)
     avg = tuple(round(c * 255) for c in thumbhash_average(r.placeholder)[:3])
     expected = tuple(round(v * 255) for v in press_rgb(*(c / 255 for c in CMYK_INK)))
     assert close(avg, expected, 12)
+    assert r.dominant_color is not None
     assert close(tuple(int(r.dominant_color[i:i + 2], 16) for i in (1, 3, 5)), expected, 8)
 
 

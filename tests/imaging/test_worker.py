@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,9 +15,9 @@ from db import images
 from db.models import Status
 from jobs import lanes
 from jobs.intake import submit_file
-from tests.conftest import run_cli
+from tests.conftest import run_cli, wait_for
+from tests.daemon import launch, stop_piped
 from tests.imaging.test_hostile import REASONS
-from tests.test_acceptance import start_worker, wait_for
 from worker import daemon
 from worker.app import build, lane_rule
 from worker.settings import load
@@ -36,7 +35,7 @@ def test_hostile_files_fail_and_the_same_worker_goes_on(make_config, hostile: di
                                                         tmp_path: Path) -> None:
     cfg = make_config(queue={"workers": 1, "worker_type": "process"})
     run_cli(cfg, "migrate")
-    worker = start_worker(cfg)
+    worker = launch(cfg, "worker")
     try:
         wait_for(lambda: children(worker.pid), timeout=30)
         before = children(worker.pid)
@@ -65,16 +64,11 @@ def test_hostile_files_fail_and_the_same_worker_goes_on(make_config, hostile: di
         assert good is not None and good.status == Status.COMPLETED.value, good and good.error
         assert (good.width, good.height, good.orientation) == (120, 80, 6)
         assert good.placeholder and good.dominant_color and good.dominant_color.startswith("#")
-        assert set(json.loads(good.timings)) >= {"decode", "resize", "encode_webp", "encode_avif"}
+        assert set(json.loads(good.timings or "{}")) >= {"decode", "resize", "encode_webp", "encode_avif"}
         assert before == after, "the worker process was replaced (crashed?)"
         app.close()
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.communicate(timeout=45)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            raise
+        stop_piped(worker, timeout=45, must_stop=True)
 
 
 def test_large_images_take_the_large_lane_and_wait_for_a_slot(make_config, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from db.maintenance.runs import last_runs
+from jobs.huey_private import periodic_tasks
 from jobs.maintenance import duties
 from jobs.maintenance.settings import default_ttl
 from tests.conftest import run_cli
@@ -156,7 +157,7 @@ format = "iso"
 
 
 def test_periodic_tasks_run_and_missed_duties_are_caught_up_once(app: App) -> None:
-    names = {t.__name__ for t in app.huey._registry._periodic_tasks}
+    names = {t.__name__ for t in periodic_tasks(app.huey)}
     assert {f"maintenance.{d}" for d in duties.DUTIES} <= names
     assert sorted(duties.catch_up(app.engine, app.duty_env, app.duties)) == sorted(duties.DUTIES)
     assert app.huey.pending_count() == len(duties.DUTIES)

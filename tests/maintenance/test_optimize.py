@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from sqlalchemy import Engine, text
@@ -13,7 +14,8 @@ from db.maintenance.optimize import optimize
 from db.migrate import alembic_config, current_revision, upgrade
 
 
-def pragma(path: Path, name: str) -> int:
+def pragma(path: Path, name: str) -> Any:
+    """A PRAGMA's value: an int (auto_vacuum) or a str (journal_mode)."""
     with sqlite3.connect(path) as conn:
         return conn.execute(f"PRAGMA {name}").fetchone()[0]
 

@@ -35,6 +35,19 @@ def test_run_is_recorded_and_shown(engine: Engine) -> None:
     assert {r["name"]: r for r in last_runs(engine)}["optimize"]["figures"] == {"freed_pages": 0}
 
 
+def test_maintenance_runs_and_status_agree_on_the_last_run_under_clock_skew(engine: Engine) -> None:
+    from worker.status.figures import last_duty_runs
+
+    run_duty(engine, "check", lambda: {"host": "a"})
+    run_duty(engine, "check", lambda: {"host": "b"})  # recorded later, by a host whose clock is behind:
+    with write_session(engine) as s:
+        s.execute(update(MaintenanceRun).where(MaintenanceRun.figures == json.dumps({"host": "b"}))
+                  .values(started_at=MaintenanceRun.started_at - 3600))
+    by_cli = {r["name"]: r["figures"] for r in last_runs(engine)}
+    by_status = {r.name: r.figures for r in last_duty_runs(engine)}
+    assert by_cli == by_status == {"check": {"host": "b"}}  # the run recorded last, whatever its clock
+
+
 def test_lease_is_exclusive_until_released_or_expired(engine: Engine) -> None:
     now = time.time()
     assert acquire(engine, "sweep", "a", lease_s=60, now=now)

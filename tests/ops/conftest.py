@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
-import subprocess
-import sys
-import time
+import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,9 +14,11 @@ import pytest
 
 from jobs.intake import submit_file
 from tests.conftest import wait_for  # noqa: F401  (re-exported for the ops tests)
+from tests.daemon import Daemon, started_daemons
 from tests.imagefiles import photo
 from worker import daemon
 from worker.app import App
+from worker.status.web.server import ServeSettings, StatusServer, make_server
 
 # Fast heartbeats so "dead within the timeout" is measured in seconds.
 FAST_HEARTBEAT = {"interval_s": 0.2, "timeout_s": 1.5, "prune_after_s": 60.0}
@@ -76,53 +76,21 @@ def free_port() -> int:
 
 
 
-class WorkerProcess:
-    """``darkroom worker`` as a real subprocess, its output collected in a file."""
-
-    def __init__(self, config: Path, *args: str) -> None:
-        self.log_path = config.parent / f"worker-{time.monotonic_ns()}.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
-        self._log = open(self.log_path, "w")  # noqa: SIM115 (open for the daemon's whole life, closed in stop())
-        # Its own process group, so teardown can reach every process it forked.
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "worker", "--config", str(config), *args],
-            stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=config.parent,
-            start_new_session=True)
-
-    @property
-    def output(self) -> str:
-        return self.log_path.read_text()
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self._log.close()
-        return self.proc.returncode
-
-    def kill_group(self) -> None:
-        """SIGKILL whatever is left of the daemon's process group (orphaned children)."""
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
 @pytest.fixture
-def start_worker() -> Iterator[Callable[..., WorkerProcess]]:
-    """``start_worker(config, "--log-level", "WARNING", "worker", ...)``; stopped at teardown."""
-    started: list[WorkerProcess] = []
+def start_worker() -> Iterator[Callable[..., Daemon]]:
+    """``start_worker(config, "--log-level", "WARNING", "worker", ...)``; killed at teardown."""
+    with started_daemons(signal.SIGKILL, new_session=True) as start:
+        yield start
 
-    def _start(config: Path, *args: str) -> WorkerProcess:
-        w = WorkerProcess(config, *args)
-        started.append(w)
-        return w
 
-    yield _start
-    for w in started:
-        w.stop(signal.SIGKILL)
-        w.kill_group()
+@contextmanager
+def serving(app: App) -> Iterator[StatusServer]:
+    """The status page of ``app`` on a free loopback port, served from a thread for the block."""
+    srv = make_server(app, ServeSettings(port=0, refresh_s=0))
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+        srv.server_close()

@@ -12,7 +12,8 @@ import pytest
 from db.engine import write_session
 from db.models import MaintenanceRun
 from tests.conftest import run_cli
-from tests.ops.conftest import FAST_HEARTBEAT, WorkerProcess, free_port, wait_for
+from tests.daemon import Daemon
+from tests.ops.conftest import FAST_HEARTBEAT, free_port, wait_for
 from worker import heartbeat
 from worker.app import build
 from worker.settings import ConfigError, load
@@ -21,7 +22,7 @@ from worker.status.health import check
 
 @pytest.mark.acceptance
 def test_health_follows_the_worker(make_config: Callable[..., Path],
-                                   start_worker: Callable[..., WorkerProcess]) -> None:
+                                   start_worker: Callable[..., Daemon]) -> None:
     cfg = make_config(heartbeat=FAST_HEARTBEAT)
     build(load(cfg, env={})).migrate()
     down = run_cli(cfg, "health", check=False)
@@ -35,7 +36,7 @@ def test_health_follows_the_worker(make_config: Callable[..., Path],
     assert up.returncode == 0, up.stderr
     assert up.stdout.startswith("ok: ") and "1 live worker(s) on " in up.stdout
 
-    assert worker.stop() == 0, worker.output
+    assert worker.stop() == 0, worker.log()
     assert check(settings).problems == ("no live worker: no heartbeat in the last 1.5s",)
 
 

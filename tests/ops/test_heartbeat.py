@@ -13,7 +13,8 @@ import pytest
 
 from db.engine import read_sessions
 from db.models import Worker
-from tests.ops.conftest import FAST_HEARTBEAT, WorkerProcess, wait_for
+from tests.daemon import Daemon
+from tests.ops.conftest import FAST_HEARTBEAT, wait_for
 from worker import heartbeat
 from worker.app import App, build
 from worker.settings import ConfigError, load
@@ -29,19 +30,19 @@ def _app(cfg: Path) -> App:
 
 
 def test_killed_worker_leaves_the_live_list_within_the_timeout(
-        make_config: Callable[..., Path], start_worker: Callable[..., WorkerProcess]) -> None:
+        make_config: Callable[..., Path], start_worker: Callable[..., Daemon]) -> None:
     cfg = make_config(heartbeat=FAST_HEARTBEAT, queue={"workers": 2})
     app = _app(cfg)
     timeout = FAST_HEARTBEAT["timeout_s"]
     worker = start_worker(cfg, "worker")
     live = wait_for(lambda: workers.live_workers(app.engine, timeout), timeout=30)
-    assert len(live) == 1 and live[0].pid == worker.proc.pid and live[0].concurrency == 2
+    assert len(live) == 1 and live[0].pid == worker.popen.pid and live[0].concurrency == 2
     first_beat = live[0].heartbeat_at
     wait_for(lambda: workers.live_workers(app.engine, timeout)[0].heartbeat_at > first_beat, timeout=5)
 
-    os.kill(worker.proc.pid, signal.SIGKILL)
+    os.kill(worker.popen.pid, signal.SIGKILL)
     killed_at = time.time()
-    worker.proc.wait(timeout=10)
+    worker.popen.wait(timeout=10)
     # Still listed right after the kill: liveness is the heartbeat's age, nothing else.
     assert workers.live_workers(app.engine, timeout)
     wait_for(lambda: not workers.live_workers(app.engine, timeout), timeout=timeout + 5, interval=0.05)
@@ -55,12 +56,12 @@ def test_killed_worker_leaves_the_live_list_within_the_timeout(
 
 
 def test_clean_stop_records_stopped_at(make_config: Callable[..., Path],
-                                       start_worker: Callable[..., WorkerProcess]) -> None:
+                                       start_worker: Callable[..., Daemon]) -> None:
     cfg = make_config(heartbeat=FAST_HEARTBEAT)
     app = _app(cfg)
     worker = start_worker(cfg, "worker")
     wait_for(lambda: workers.live_workers(app.engine, 1.5), timeout=30)
-    assert worker.stop(signal.SIGTERM) == 0, worker.output
+    assert worker.stop(signal.SIGTERM) == 0, worker.log()
     # Gone at once, not after the timeout, and not counted as a crash.
     assert workers.live_workers(app.engine, 1.5) == []
     assert workers.stale_count(app.engine, 1.5) == 0

@@ -17,7 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from db.engine import write_session
 from db.models import MaintenanceRun
-from tests.ops.conftest import FAST_HEARTBEAT, WorkerProcess, free_port, make_files, submit, wait_for
+from tests.daemon import Daemon
+from tests.ops.conftest import FAST_HEARTBEAT, free_port, make_files, submit, wait_for
 from worker.app import App, build
 from worker.settings import ConfigError, load
 from worker.status import metrics
@@ -33,7 +34,7 @@ def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 def test_metrics_endpoint_counts_the_jobs_of_a_batch(make_config: Callable[..., Path], tmp_path: Path,
-                                                     start_worker: Callable[..., WorkerProcess]) -> None:
+                                                     start_worker: Callable[..., Daemon]) -> None:
     port = free_port()
     cfg = make_config(heartbeat=FAST_HEARTBEAT, queue={"workers": 2})
     app = build(load(cfg, env={}))
@@ -82,13 +83,13 @@ def test_metrics_endpoint_counts_the_jobs_of_a_batch(make_config: Callable[..., 
     assert s[("darkroom_wal_size_bytes", (("store", "database"),))] > 0
     assert s[("darkroom_database_size_bytes", (("store", "database"),))] > 0
 
-    assert worker.stop(signal.SIGTERM) == 0, worker.output[-3000:]
-    lines = [json.loads(line) for line in worker.output.splitlines() if line.startswith("{")]
+    assert worker.stop(signal.SIGTERM) == 0, worker.log()[-3000:]
+    lines = [json.loads(line) for line in worker.log().splitlines() if line.startswith("{")]
     failed = [r for r in lines if r.get("outcome") == "failed"]
     assert len(failed) == 1 and failed[0]["level"] == "warning" and failed[0]["image_id"] == ids[-1]
     assert failed[0]["error"].startswith("not an image") and "duration_s" in failed[0]
     assert not [r for r in lines if r.get("outcome") == "completed"]  # INFO not printed at WARNING
-    assert not list(Path("/tmp").glob(f"darkroom-metrics-*/*_{worker.proc.pid}.db"))
+    assert not list(Path("/tmp").glob(f"darkroom-metrics-*/*_{worker.popen.pid}.db"))
     app.close()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,11 +13,11 @@ import pytest
 from jobs.intake import submit_file
 from tests.embeddings.search_helpers import embed
 from tests.imagefiles import photo
-from tests.ops.conftest import NOT_AN_IMAGE
+from tests.ops.conftest import NOT_AN_IMAGE, serving
 from tests.ops.test_status_page import CHROMEDRIVER, CHROMIUM, _chrome
 from worker import daemon
 from worker.app import App
-from worker.status.web.server import ServeSettings, StatusServer, make_server
+from worker.status.web.server import StatusServer
 
 HOSTILE = "<script>document.title='pwned'</script><img src=x onerror=\"document.title='pwned'\"> onerror kite"
 
@@ -53,12 +52,8 @@ def library(app: App, tmp_path: Path) -> Library:
 
 @pytest.fixture
 def server(app: App, library: Library) -> Iterator[StatusServer]:
-    srv = make_server(app, ServeSettings(port=0, refresh_s=0))
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    with serving(app) as srv:
+        yield srv
 
 
 @pytest.mark.acceptance

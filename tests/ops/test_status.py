@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from db import images
 from db.engine import write_session
 from db.models import MaintenanceRun
 from tests.conftest import run_cli
+from tests.daemon import launch
 from tests.ops.conftest import Batch
 from worker import heartbeat
 from worker.app import App, build
@@ -106,10 +106,7 @@ def test_status_shows_the_last_run_of_each_duty(app: App) -> None:
 
 def test_status_watch_refreshes_until_interrupted(config_path: Path) -> None:
     run_cli(config_path, "migrate")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
-    proc = subprocess.Popen([sys.executable, "-m", "worker", "--config", str(config_path), "status",
-                             "--watch", "--json", "--interval", "0.2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = launch(config_path, "status", "--watch", "--json", "--interval", "0.2", stderr=subprocess.PIPE)
     assert proc.stdout is not None
     first, second = proc.stdout.readline(), proc.stdout.readline()  # one JSON object per refresh
     proc.send_signal(signal.SIGINT)
@@ -151,3 +148,34 @@ def test_status_counts_vectors_where_embeddings_lancedb_dir_points(make_config: 
         assert report["vectors"]["path"] == str(app.settings.embeddings.lancedb_dir)
     finally:
         app.close()
+
+
+def test_status_reads_the_vector_store_again_only_when_a_table_changed(app: App) -> None:
+    """The counts are kept beside the data (worker/status/vector_counts.py): any commit to a table
+    (a write, a delete) makes the next status read the store; an unchanged store is not opened."""
+    import numpy as np
+
+    from jobs.embeddings.store import VectorStore
+    from worker.status.vector_counts import CACHE_NAME, cached_rows
+
+    directory = app.settings.paths.data_dir / "lancedb"
+    store = VectorStore(directory)
+    rng = np.random.default_rng(1)
+    store.upsert("local-v1", ["a", "b", "c"], rng.random((3, 8), dtype=np.float32))
+    assert gather(app)["vectors"]["models"] == {"local-v1": 3}
+    store.upsert("local-v1", ["d"], rng.random((1, 8), dtype=np.float32))
+    assert gather(app)["vectors"]["models"] == {"local-v1": 4}  # a new manifest: read again
+    store.delete(["a", "b"])
+    assert gather(app)["vectors"]["models"] == {"local-v1": 2}
+    reads: list[int] = []
+
+    def read() -> dict:
+        reads.append(1)
+        return {"path": str(directory), "rows": -1, "models": {}}
+
+    cache = app.settings.paths.data_dir / CACHE_NAME
+    kept = cached_rows(directory, cache, read)
+    assert kept is not None and kept["rows"] == 2 and reads == []  # unchanged: the kept counts
+    store.upsert("local-v1", ["e"], rng.random((1, 8), dtype=np.float32))
+    fresh = cached_rows(directory, cache, read)
+    assert fresh is not None and fresh["rows"] == -1 and reads == [1]

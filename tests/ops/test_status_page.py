@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,9 +12,10 @@ import pytest
 
 from db.engine import write_session
 from db.models import ImageVariant
-from tests.ops.conftest import Batch
+from tests.daemon import launch
+from tests.ops.conftest import Batch, serving
 from worker.app import App
-from worker.status.web.server import ServeSettings, StatusServer, make_server
+from worker.status.web.server import StatusServer
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -23,12 +23,8 @@ CHROMEDRIVER = shutil.which("chromedriver")
 
 @pytest.fixture
 def server(app: App, mixed_batch: Batch) -> Iterator[StatusServer]:
-    srv = make_server(app, ServeSettings(port=0, refresh_s=0))
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    with serving(app) as srv:
+        yield srv
 
 
 def _chrome(tmp_path: Path):  # type: ignore[no-untyped-def]
@@ -147,12 +143,8 @@ def test_page_is_read_only_and_answers_only_to_localhost(server: StatusServer) -
 def test_serve_command_serves_until_interrupted(config_path: Path, app: App) -> None:
     import signal
     import subprocess
-    import sys
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
-    proc = subprocess.Popen([sys.executable, "-m", "worker", "--config", str(config_path), "serve",
-                             "--port", "0"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                            text=True, env=env)
+    proc = launch(config_path, "serve", "--port", "0", stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         assert proc.stderr is not None
         line = ""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import pytest
@@ -11,9 +10,9 @@ from sqlalchemy import text
 
 from db.engine import write_session
 from tests.conftest import run_cli
+from tests.ops.conftest import serving
 from tests.ops.test_status_page import CHROMEDRIVER, CHROMIUM, _chrome
 from worker.app import App
-from worker.status.web.server import ServeSettings, make_server
 
 ROWS = [  # (recipe, status): NULL is the default recipe
     (None, "completed"), (None, "failed"), ("default", "pending"),
@@ -59,17 +58,14 @@ def test_status_page_shows_the_per_recipe_table(app: App, tmp_path: Path) -> Non
     from selenium.webdriver.common.by import By
 
     insert_rows(app)
-    srv = make_server(app, ServeSettings(port=0, refresh_s=0))
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    driver = _chrome(tmp_path)
-    try:
-        driver.set_page_load_timeout(30)
-        driver.get(srv.url)
-        rows = driver.find_elements(By.CSS_SELECTOR, "#recipes tbody tr")
-        cells = [[td.text for td in r.find_elements(By.TAG_NAME, "td")] for r in rows]
-        assert cells == [[name, *(str(c[k]) for k in ("pending", "processing", "completed", "failed"))]
-                         for name, c in EXPECTED.items()]
-    finally:
-        driver.quit()
-        srv.shutdown()
-        srv.server_close()
+    with serving(app) as srv:
+        driver = _chrome(tmp_path)
+        try:
+            driver.set_page_load_timeout(30)
+            driver.get(srv.url)
+            rows = driver.find_elements(By.CSS_SELECTOR, "#recipes tbody tr")
+            cells = [[td.text for td in r.find_elements(By.TAG_NAME, "td")] for r in rows]
+            assert cells == [[name, *(str(c[k]) for k in ("pending", "processing", "completed", "failed"))]
+                             for name, c in EXPECTED.items()]
+        finally:
+            driver.quit()

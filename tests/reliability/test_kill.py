@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
+from tests.daemon import Daemon
 from tests.imagefiles import photo
 from tests.reliability.checks import assert_all_completed_cleanly
-from tests.reliability.conftest import WorkerProc, all_terminal, query, wait_for
+from tests.reliability.conftest import all_terminal, query, wait_for
 from tests.reliability.procs import is_running, wait_gone
 
 pytestmark = pytest.mark.acceptance
@@ -35,7 +36,7 @@ def enqueue_images(cfg: Path, tmp_path: Path, n: int = N) -> list[str]:
     return json.loads(run_cli(cfg, "enqueue", "--json", *files).stdout)["enqueued"]
 
 
-def kill_a_busy_worker(worker: WorkerProc) -> tuple[str, int]:
+def kill_a_busy_worker(worker: Daemon) -> tuple[str, int]:
     """SIGKILL the worker process holding a row in ``processing``; returns (image id, pid)."""
     kids = set(worker.descendants())
 
@@ -53,7 +54,7 @@ def kill_a_busy_worker(worker: WorkerProc) -> tuple[str, int]:
 
 
 def test_sigkill_of_a_worker_process_mid_job_loses_nothing(
-        make_config: Callable[..., Path], start_worker: Callable[..., WorkerProc], tmp_path: Path) -> None:
+        make_config: Callable[..., Path], start_worker: Callable[..., Daemon], tmp_path: Path) -> None:
     cfg = make_config(**KILL_CONFIG)
     run_cli(cfg, "migrate")
     worker = start_worker(cfg)
@@ -73,7 +74,7 @@ def test_sigkill_of_a_worker_process_mid_job_loses_nothing(
 
 
 def test_sigkill_of_the_consumer_leaves_no_process_and_a_restart_completes_all(
-        make_config: Callable[..., Path], start_worker: Callable[..., WorkerProc], tmp_path: Path) -> None:
+        make_config: Callable[..., Path], start_worker: Callable[..., Daemon], tmp_path: Path) -> None:
     cfg = make_config(**KILL_CONFIG)
     run_cli(cfg, "migrate")
     old = start_worker(cfg)
@@ -96,7 +97,7 @@ def test_sigkill_of_the_consumer_leaves_no_process_and_a_restart_completes_all(
 
 
 def test_an_image_that_kills_its_worker_every_time_is_quarantined(
-        make_config: Callable[..., Path], start_worker: Callable[..., WorkerProc], tmp_path: Path) -> None:
+        make_config: Callable[..., Path], start_worker: Callable[..., Daemon], tmp_path: Path) -> None:
     cfg = make_config(queue={"workers": 1},
                       variants={"widths": [1920], "formats": ["avif"], "avif": {"quality": 60, "effort": 0}},
                       jobs={"max_attempts": 2, "lease_s": 30.0})

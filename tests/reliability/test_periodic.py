@@ -18,7 +18,8 @@ from db.engine import make_engine, read_sessions
 from db.migrate import upgrade
 from db.models import MaintenanceRun
 from tests.conftest import run_cli
-from tests.reliability.conftest import WorkerProc, query
+from tests.daemon import Daemon
+from tests.reliability.conftest import query
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -129,7 +130,7 @@ def test_a_failing_run_is_recorded_and_uses_up_its_period(sqlite_engine: Engine)
 
 @pytest.mark.acceptance
 def test_two_daemons_on_one_queue_run_each_periodic_task_once_per_period(
-        make_config: Callable[..., Path], start_worker: Callable[..., WorkerProc]) -> None:
+        make_config: Callable[..., Path], start_worker: Callable[..., Daemon]) -> None:
     period = 1.0
     cfg = make_config(jobs={"reconcile_interval_s": period})
     run_cli(cfg, "migrate")

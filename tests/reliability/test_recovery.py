@@ -14,9 +14,10 @@ import pytest
 from jobs import media
 from jobs.intake import submit_file
 from tests.conftest import TEST_SECTIONS, merge, run_cli, write_config
+from tests.daemon import Daemon
 from tests.imagefiles import photo
 from tests.reliability.checks import assert_all_completed_cleanly
-from tests.reliability.conftest import WorkerProc, db_path, query, wait_for
+from tests.reliability.conftest import db_path, query, wait_for
 from worker import daemon
 from worker.app import build
 from worker.settings import load
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.acceptance
 
 
 def test_row_inserted_with_plain_sql_completes_within_two_reconciler_intervals(
-        make_config: Callable[..., Path], start_worker: Callable[..., WorkerProc], tmp_path: Path) -> None:
+        make_config: Callable[..., Path], start_worker: Callable[..., Daemon], tmp_path: Path) -> None:
     interval = 1.5
     cfg = make_config(jobs={"reconcile_interval_s": interval})
     run_cli(cfg, "migrate")
@@ -50,7 +51,7 @@ def test_row_inserted_with_plain_sql_completes_within_two_reconciler_intervals(
 
 
 def test_always_retryable_error_fails_after_the_configured_attempts_and_retry_recovers(
-        make_config: Callable[..., Path], start_worker: Callable[..., WorkerProc], tmp_path: Path) -> None:
+        make_config: Callable[..., Path], start_worker: Callable[..., Daemon], tmp_path: Path) -> None:
     cfg = make_config(jobs={"max_attempts": 3, "retry_delay_s": 0.2})
     run_cli(cfg, "migrate")
     # distinct sizes: enqueue skips duplicates

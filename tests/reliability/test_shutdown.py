@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import TEST_SECTIONS, merge, run_cli, write_config
+from tests.daemon import Daemon
 from tests.imagefiles import photo
-from tests.reliability.conftest import WorkerProc, query, wait_for
+from tests.reliability.conftest import query, wait_for
 from tests.reliability.procs import wait_gone
 
 pytestmark = pytest.mark.acceptance
@@ -26,7 +27,7 @@ LONG_JOB = {
 }
 
 
-def _start_one_job(cfg: Path, worker: WorkerProc, src: Path) -> tuple[str, list[int]]:
+def _start_one_job(cfg: Path, worker: Daemon, src: Path) -> tuple[str, list[int]]:
     family = worker.wait_children(2)
     [image_id] = json.loads(run_cli(cfg, "enqueue", "--json", str(src)).stdout)["enqueued"]
     wait_for(lambda: query(cfg, "SELECT 1 FROM images WHERE status = 'processing'"),
@@ -35,7 +36,7 @@ def _start_one_job(cfg: Path, worker: WorkerProc, src: Path) -> tuple[str, list[
 
 
 def test_sigterm_during_a_long_job_exits_within_grace_and_releases_it(
-        make_config: Callable[..., Path], start_worker: Callable[..., WorkerProc], tmp_path: Path) -> None:
+        make_config: Callable[..., Path], start_worker: Callable[..., Daemon], tmp_path: Path) -> None:
     cfg = make_config(**LONG_JOB)
     run_cli(cfg, "migrate")
     worker = start_worker(cfg)
@@ -63,7 +64,7 @@ def test_sigterm_during_a_long_job_exits_within_grace_and_releases_it(
 
 
 def test_sigint_finishes_the_job_in_hand(
-        make_config: Callable[..., Path], start_worker: Callable[..., WorkerProc], tmp_path: Path) -> None:
+        make_config: Callable[..., Path], start_worker: Callable[..., Daemon], tmp_path: Path) -> None:
     cfg = make_config(queue={"workers": 1},
                       variants={"widths": [1024], "formats": ["avif"], "avif": {"quality": 60, "effort": 4}},
                       jobs={"grace_s": 30.0})

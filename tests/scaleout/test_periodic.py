@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import math
 import multiprocessing
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from db.models import Lease, MaintenanceRun
 from tests import backends
 from tests.backends import BackendSetup
 from tests.conftest import backend_params, run_cli
+from tests.daemon import launch
 
 leases = pytest.importorskip("db.leases", reason="db/leases.py (periodic-lease guard) not merged yet")
 
@@ -69,13 +68,9 @@ def test_many_schedulers_one_run_per_period(backend: BackendSetup, tmp_path: Pat
 
 
 def _start(config: Path) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
     # DEBUG: quiet reconciler runs are only logged ("running for period N"),
     # not recorded in maintenance_runs.
-    return subprocess.Popen([sys.executable, "-m", "worker", "--config", str(config),
-                             "--log-level", "DEBUG", "worker"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                            cwd=config.parent, start_new_session=True)
+    return launch(config, "--log-level", "DEBUG", "worker", new_session=True)
 
 
 @pytest.mark.acceptance

@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from db.engine import make_engine, write_session
 from db.models import Image, Status
 from jobs.intake import submit_file
 from tests.conftest import all_backends, run_cli
+from tests.daemon import launch, stop_piped
 from tests.imagefiles import photo
 from worker import daemon
 from worker.app import App
@@ -67,21 +67,8 @@ def test_reconciler_recovers_lost_messages_and_dead_claims(app: App, tmp_path: P
 
 
 def _start(config: Path) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
     # Its own process group, so the test can clean up everything it started.
-    return subprocess.Popen([sys.executable, "-m", "worker", "--config", str(config), "worker"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                            cwd=config.parent, start_new_session=True)
-
-
-def _stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM) -> str:
-    proc.send_signal(sig)
-    try:
-        out, _ = proc.communicate(timeout=40)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-    return out
+    return launch(config, "worker", new_session=True)
 
 
 def _group_alive(pgid: int) -> bool:
@@ -107,10 +94,7 @@ def test_sigkill_of_a_worker_mid_job_loses_nothing(make_config, tmp_path: Path) 
     try:
         # Enqueue from another process while watching for a job in hand: the
         # worker starts on the first image before the producer is done.
-        producer = subprocess.Popen(
-            [sys.executable, "-m", "worker", "--config", str(cfg), "enqueue", "--json", *files],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cfg.parent,
-            env={k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")})
+        producer = launch(cfg, "enqueue", "--json", *files, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 60
         while not images.counts(engine)["processing"]:
             assert images.counts(engine)["completed"] < len(files), "all done before a kill"
@@ -138,7 +122,7 @@ def test_sigkill_of_a_worker_mid_job_loses_nothing(make_config, tmp_path: Path) 
     finally:
         if _group_alive(first.pid):
             os.killpg(first.pid, signal.SIGKILL)
-        output = _stop(second) if second is not None else ""
+        output = stop_piped(second) if second is not None else ""
     assert second.returncode == 0, output
     for image_id in ids:
         row = images.get(engine, image_id)

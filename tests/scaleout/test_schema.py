@@ -32,7 +32,9 @@ def engine(backend: BackendSetup, tmp_path: Path) -> Iterator[Engine]:
 
 
 def _head() -> str:
-    return ScriptDirectory.from_config(migrate.alembic_config(None)).get_current_head()  # type: ignore[arg-type]
+    head = ScriptDirectory.from_config(migrate.alembic_config(None)).get_current_head()  # type: ignore[arg-type]
+    assert head is not None
+    return head
 
 
 def test_migrations_build_the_models_schema_and_rerun_as_a_no_op(engine: Engine,

@@ -6,11 +6,8 @@ media mount, process 100 images with no duplicates and no losses.
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,6 +20,7 @@ from db.models import Image
 from jobs.embeddings.store import VectorStore
 from tests import backends
 from tests.conftest import backend_params, run_cli
+from tests.daemon import launch, stop_piped, wait_started
 from tests.imagefiles import photo
 from worker.settings import load
 
@@ -34,39 +32,12 @@ DONE = re.compile(r"image (\S+) completed in")
 
 
 def _start(config: Path) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
-    return subprocess.Popen([sys.executable, "-m", "worker", "--config", str(config), "worker"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                            cwd=config.parent, start_new_session=True)
+    return launch(config, "worker", new_session=True)
 
 
 def _embedded(engine: Engine) -> int:
     with read_sessions(engine)() as s:
-        return s.scalar(select(func.count()).select_from(Image).where(Image.embedded_at.is_not(None)))
-
-
-def _wait_started(proc: subprocess.Popen[str], timeout: float = 60) -> str:
-    """Read the daemon's log up to its "started" line (migrated, consuming)."""
-    assert proc.stdout is not None
-    seen = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        assert line, "daemon exited during start:\n" + "".join(seen)
-        seen.append(line)
-        if " started: " in line:
-            return "".join(seen)
-    raise AssertionError("daemon did not start in time:\n" + "".join(seen))
-
-
-def _stop(proc: subprocess.Popen[str]) -> str:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        return proc.communicate(timeout=40)[0]
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        return proc.communicate()[0]
+        return s.scalar(select(func.count()).select_from(Image).where(Image.embedded_at.is_not(None))) or 0
 
 
 def test_two_hosts_share_the_work_without_duplicates_or_losses(make_config, tmp_path: Path) -> None:
@@ -93,7 +64,7 @@ def test_two_hosts_share_the_work_without_duplicates_or_losses(make_config, tmp_
     try:
         # Both "hosts" consuming before the first image arrives; on a loaded
         # machine one daemon could otherwise finish the batch alone.
-        heads.extend(_wait_started(w) for w in workers)
+        heads.extend(wait_started(w) for w in workers)
         ids = json.loads(run_cli(host_a, "enqueue", "--json", str(src)).stdout)["enqueued"]
         assert len(ids) == IMAGES
         deadline = time.monotonic() + 120
@@ -108,7 +79,7 @@ def test_two_hosts_share_the_work_without_duplicates_or_losses(make_config, tmp_
             assert time.monotonic() < deadline, f"{_embedded(engine)} of {IMAGES} embedded"
             time.sleep(0.25)
     finally:
-        outputs = [_stop(w) for w in workers]
+        outputs = [stop_piped(w) for w in workers]
         outputs = [h + o for h, o in zip(heads, outputs)] if len(heads) == 2 else outputs
     assert [w.returncode for w in workers] == [0, 0], outputs
 

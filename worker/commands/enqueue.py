@@ -7,9 +7,6 @@ from typing import Any
 
 import click
 
-from jobs.bulk import import_files
-from jobs.intake import iter_image_files
-from worker.app import lane_rule
 from worker.context import Ctx, pass_ctx
 
 
@@ -41,6 +38,10 @@ def enqueue(ctx: Ctx, paths: tuple[Path, ...], urls: tuple[str, ...], metadata_j
     """
     if not paths and not urls:
         raise click.UsageError("give at least one file, directory or --url")
+    from jobs.bulk import import_files
+    from jobs.intake import iter_image_files
+    from worker.app import lane_rule
+
     metadata = _parse_metadata(metadata_json)
     if recipe is not None:
         from jobs.imaging.recipes import pick

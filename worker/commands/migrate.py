@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import click
 
-from db.migrate import current_revision
 from worker.context import Ctx, pass_ctx
 
 
@@ -18,6 +17,8 @@ def migrate(ctx: Ctx) -> None:
     """
     app = ctx.app
     app.migrate()
+    from db.migrate import current_revision
+
     click.echo(f"database at revision {current_revision(app.engine)}: {_safe(ctx.settings.database.url)}")
 
 

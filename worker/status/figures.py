@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, case, func, or_, select, text
-from sqlalchemy.engine import make_url
 
-from db.engine import read_sessions
+from db.engine import read_sessions, sqlite_file
+from db.maintenance.runs import latest_run_ids
 from db.models import Image, ImageVariant, MaintenanceRun, Status
 
 if TYPE_CHECKING:
@@ -144,19 +144,12 @@ def recent_completed(engine: Engine, limit: int = 12) -> list[dict[str, Any]]:
 
 
 def last_duty_runs(engine: Engine) -> list[DutyRun]:
-    """The latest run of each duty recorded in ``maintenance_runs``, by name."""
+    """The latest run of each duty recorded in ``maintenance_runs`` (see ``latest_run_ids``), by name."""
     with read_sessions(engine)() as s:
-        latest = (select(MaintenanceRun.name, func.max(MaintenanceRun.started_at).label("at"))
-                  .group_by(MaintenanceRun.name).subquery())
-        rows = s.scalars(select(MaintenanceRun).join(
-            latest, (MaintenanceRun.name == latest.c.name) & (MaintenanceRun.started_at == latest.c.at))
-            .order_by(MaintenanceRun.name, MaintenanceRun.id.desc())).all()
-    out: dict[str, DutyRun] = {}
-    for r in rows:
-        if r.name not in out:  # two runs with the same start: keep the newer id
-            out[r.name] = DutyRun(r.name, r.started_at, r.finished_at, r.outcome,
-                                  _json_or_none(r.figures), r.error, r.host)
-    return list(out.values())
+        rows = s.scalars(select(MaintenanceRun).where(MaintenanceRun.id.in_(latest_run_ids()))
+                         .order_by(MaintenanceRun.name)).all()
+    return [DutyRun(r.name, r.started_at, r.finished_at, r.outcome, _json_or_none(r.figures), r.error, r.host)
+            for r in rows]
 
 
 def last_ok_run_at(engine: Engine) -> dict[str, float]:
@@ -192,14 +185,6 @@ def _json_or_none(raw: str | None) -> dict[str, Any] | None:
 # --- storage ------------------------------------------------------------------
 
 
-def sqlite_path(url: str) -> Path | None:
-    """The file of a ``sqlite:///`` URL (None for other backends and ``:memory:``)."""
-    u = make_url(url)
-    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
-        return None
-    return Path(u.database)
-
-
 def file_sizes(path: Path) -> dict[str, Any]:
     def size(p: Path) -> int:
         try:
@@ -213,7 +198,7 @@ def file_sizes(path: Path) -> dict[str, Any]:
 
 def database_storage(engine: Engine) -> dict[str, Any]:
     """Database and WAL file sizes (SQLite), or the database size (PostgreSQL)."""
-    path = sqlite_path(str(engine.url))
+    path = sqlite_file(str(engine.url))
     if path is not None:
         return file_sizes(path)
     out: dict[str, Any] = {"backend": engine.dialect.name, "db_bytes": None, "wal_bytes": None}
@@ -224,8 +209,9 @@ def database_storage(engine: Engine) -> dict[str, Any]:
 
 
 def queue_storage(queue_url: str) -> dict[str, Any]:
-    if queue_url.startswith("sqlite:///"):
-        return file_sizes(Path(queue_url[len("sqlite:///"):]))
+    path = sqlite_file(queue_url)
+    if path is not None:
+        return file_sizes(path)
     return {"backend": queue_url.split(":", 1)[0], "db_bytes": None, "wal_bytes": None}
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
-from db.engine import make_engine
+from db.engine import make_engine, sqlite_file
 from jobs.queue import make_huey, queue_depth, sqlite_queue_path
 from worker.settings import Settings
 from worker.status import figures
@@ -75,7 +75,7 @@ def check(settings: Settings, local: bool = False, now: float | None = None) -> 
         facts.append("queue reachable")
 
     url = settings.database.url
-    path = figures.sqlite_path(url)
+    path = sqlite_file(url)
     if path is not None and not path.is_file():
         problems.append(f"database unreachable: no database file at {path}")
         return HealthResult(tuple(problems), tuple(facts))

@@ -86,13 +86,13 @@ def nearest(app: App, image_id: str) -> tuple[list[dict[str, Any]], str]:
         return [], "no vectors yet"
     from jobs.embeddings.embedders.base import EmbedderError
     from jobs.embeddings.similarity import SimilarityError, similar
-    from jobs.embeddings.store import VectorError, VectorStoreError
+    from jobs.embeddings.store import VectorsRefused, VectorStoreError
 
     try:
         hits = similar(app.engine, app.vector_store, app.embedder, image_id, limit=NEAREST)
     except SimilarityError as exc:
         return [], str(exc)
-    except (EmbedderError, VectorError, VectorStoreError, OSError) as exc:
+    except (EmbedderError, VectorsRefused, VectorStoreError, OSError) as exc:
         log.warning("status page: nearest images of %s: %s", image_id, exc)
         return [], f"nearest images unavailable: {exc}"
     thumbs = thumbnails(app, [h.image_id for h in hits])

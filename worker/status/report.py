@@ -18,9 +18,10 @@ from typing import Any
 from db import images
 from jobs.embeddings.rows import claim_counts, embedding_counts
 from jobs.queue import queue_depth
-from worker.app import App
+from worker.app import App, make_vector_store
 from worker.status import figures
 from worker.status.health import media_state
+from worker.status.vector_counts import CACHE_NAME, cached_rows
 from worker.status.workers import live_workers, stale_count
 
 STATUS_VERSION = 1
@@ -89,7 +90,11 @@ def gather(app: App, failure_groups: int = 10, examples: int = 3) -> dict[str, A
     media = media_state(app.settings.paths.media_dir)
     out["media"] = {"path": media.path, "free_bytes": media.free_bytes, "writable": media.writable,
                     "error": media.error, "min_free_bytes": int(app.settings.health.media_min_free_mb * 2**20)}
-    out["vectors"] = figures.vector_rows(vectors_dir(app), lambda: app.vector_store)
+    # Through a cache: LanceDB is imported only when a table changed. A new handle for each read
+    # (a long-lived one may lag by read_consistency_s, and its count would be kept as current).
+    directory = vectors_dir(app)
+    out["vectors"] = cached_rows(directory, app.settings.paths.data_dir / CACHE_NAME, lambda: figures.vector_rows(
+        directory, lambda: make_vector_store(app.settings.embeddings)))
     out["vector_claims"] = vector_claims(claim_counts(engine), out["vectors"])
     if app.settings.embeddings.enabled:
         model = app.settings.embeddings.model_name()

@@ -56,12 +56,14 @@ class EmbedInput:
     """One image to embed.
 
     ``text`` is the caption or metadata text that text-only models embed
-    instead of the pixels; image models ignore it.
+    instead of the pixels; image models ignore it. ``recipe`` names the recipe
+    the image job rendered it with (``local`` decodes the file as that job did).
     """
 
     path: Path
     text: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
+    recipe: str | None = None
 
 
 @runtime_checkable
@@ -69,13 +71,13 @@ class Embedder(Protocol):
     """A batch of images in, a float32 ``(n, dim)`` matrix of unit rows out.
 
     >>> emb = LocalEmbedder()                       # doctest: +SKIP
-    >>> emb.embed([EmbedInput(Path("cat.jpg"))]).shape
+    >>> emb.embed([EmbedInput(Path("cat.jpg"))]).shape  # doctest: +SKIP
     (1, 280)
     """
 
     @property
     def model(self) -> str:
-        """A name that changes whenever the vectors would (e.g. ``local-v1``)."""
+        """A name that changes whenever the vectors would (e.g. ``local-v2``)."""
         ...
 
     @property

@@ -11,24 +11,36 @@ Three blocks, each L2-normalised, then weighted and normalised together:
 
 It finds resized, re-encoded, slightly cropped and brightness-shifted copies
 of a photo; it is *not* semantic (two different cats are not close).
-Change ``VERSION`` whenever the vectors would change: it is in the model name,
-so a change re-embeds everything.
+Change ``VERSION`` (``LOCAL_VERSION`` in :mod:`.names`) whenever the vectors
+would change: it is in the model name, so a change re-embeds everything.
+
+The descriptor is computed from a copy of at most 256 px that the image job
+makes from the pixels it already decoded (:mod:`jobs.imaging.embed_copy`):
+the job embeds each image itself, and the embedding step only writes those
+vectors to LanceDB. For rows the job did not embed, :func:`file_loader`
+makes the identical copy from the file (the row's recipe decides the decode,
+as in the job), so both paths give the same vector. Version 2: the copy comes
+from the job's decode (version 1 read a 1/8 JPEG draft of its own).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
 from .base import EmbedInput, InputRejected, check_vectors
+from .names import LOCAL_VERSION, local_model_name
+
+if TYPE_CHECKING:
+    from jobs.imaging.types import Limits, Recipe
 
 log = logging.getLogger(__name__)
 
-VERSION = 1
+VERSION = LOCAL_VERSION  # defined in .names (the config loader reads it without numpy)
 WORK_SIDE_PX = 64  # histograms and gradients are computed on a copy this size
 DCT_SIDE_PX = 32
 DCT_KEEP = 8  # keep the DCT_KEEP x DCT_KEEP lowest frequencies
@@ -38,7 +50,8 @@ GRID = 2
 # Block weights: layout carries most identity; colour and shape keep unrelated
 # images with similar layouts apart.
 W_COLOUR, W_SHAPE, W_LAYOUT = 0.6, 0.5, 1.0
-MAX_DECODE_PIXELS = 200_000_000
+
+Loader = Callable[[EmbedInput], Image.Image]  # an input -> the RGB copy to describe
 
 
 def _dct_matrix(n: int) -> np.ndarray:
@@ -61,21 +74,29 @@ def _unit(v: np.ndarray) -> np.ndarray:
 class LocalEmbedder:
     """Offline, deterministic image descriptor.
 
+    ``load`` makes the copy to describe from an input (default: :func:`file_loader` with the
+    default recipe and limits; the composition root passes the configured ones).
+
     >>> emb = LocalEmbedder()
     >>> emb.model, emb.dim
-    ('local-v1', 295)
+    ('local-v2', 295)
     >>> emb.embed([EmbedInput(Path("photo.jpg"))]).shape   # doctest: +SKIP
     (1, 295)
     """
 
-    model = f"local-v{VERSION}"
+    model = local_model_name()
     dim = HUE_BINS * SAT_BINS * VAL_BINS + ORIENT_BINS * (1 + GRID * GRID) + DCT_KEEP * DCT_KEEP - 1
 
+    def __init__(self, load: Loader | None = None) -> None:
+        self._load = load
+
     def embed(self, images: Sequence[EmbedInput]) -> np.ndarray:
+        if self._load is None:
+            self._load = file_loader()
         out = np.empty((len(images), self.dim), dtype=np.float32)
         for i, item in enumerate(images):
             try:
-                out[i] = self.describe(_load(item.path))
+                out[i] = self.describe(self._load(item))
             except InputRejected as exc:
                 raise InputRejected(str(exc), index=i) from exc.__cause__
         return check_vectors(out, len(images), self.dim)
@@ -91,20 +112,33 @@ class LocalEmbedder:
         return _unit(vec).astype(np.float32)
 
 
-def _load(path: Path) -> Image.Image:
-    try:
-        with Image.open(path) as im:
-            # JPEG draft decoding at 1/2..1/8 scale: we only need ~64 px.
-            im.draft("RGB", (WORK_SIDE_PX * 4, WORK_SIDE_PX * 4))
-            if im.width * im.height > MAX_DECODE_PIXELS:
-                raise InputRejected(f"{path.name}: {im.width}x{im.height} is too large to embed")
-            im.thumbnail((WORK_SIDE_PX * 4, WORK_SIDE_PX * 4), Image.Resampling.BILINEAR, reducing_gap=2.0)
-            im = ImageOps.exif_transpose(im)
-            return im.convert("RGB")
-    except FileNotFoundError as exc:
-        raise InputRejected(f"{path}: file not found") from exc
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise InputRejected(f"{path.name}: not a readable image ({exc})") from exc
+def file_loader(recipes: Mapping[str, Recipe] | None = None, limits: Limits | None = None) -> Loader:
+    """A loader that makes, from the file, the copy the image job made (or would make) of an input.
+
+    ``EmbedInput.recipe`` names the recipe whose decode the job used (None or
+    unknown: ``default``). Files the job would refuse are :class:`InputRejected`.
+    """
+    from jobs.imaging.embed_copy import load_embed_copy  # Pillow's pipeline: only once something is embedded
+    from jobs.imaging.recipes import DEFAULT, RecipeSettings, to_recipe
+    from jobs.imaging.types import ImageRejected
+    from jobs.imaging.types import Limits as LimitsType
+
+    table = dict(recipes or {})
+    default = table.get(DEFAULT) or to_recipe(DEFAULT, RecipeSettings())
+    checked = limits or LimitsType()
+
+    def load(item: EmbedInput) -> Image.Image:
+        recipe = table.get(item.recipe or DEFAULT, default)
+        if not item.path.is_file():
+            raise InputRejected(f"{item.path}: file not found")
+        try:
+            return load_embed_copy(item.path, recipe, checked)
+        except ImageRejected as exc:
+            raise InputRejected(f"{item.path.name}: not a readable image ({exc})") from exc
+        except MemoryError as exc:
+            raise InputRejected(f"{item.path.name}: too large to decode in memory") from exc
+
+    return load
 
 
 def _colour_block(small: Image.Image) -> np.ndarray:

@@ -1,0 +1,90 @@
+"""How long `darkroom worker` takes from its process start to its first claim.
+
+Each run: a throw-away default installation (SQLite database and queue) with
+one small image already pending, then ``python -m worker worker`` is started;
+the figure is process start -> the row's ``images.started_at`` (set by the
+claim that turns it ``processing``). Prints the median and the spread.
+
+    python bench/startup.py                      # 9 runs
+    python bench/startup.py --runs 15 --workers 1
+    python bench/startup.py --repo /tmp/before   # the worker of another checkout
+    python bench/startup.py --vs /tmp/before     # this checkout and another, run in turn
+
+The worker is stopped (SIGTERM) after each claim. The target (issue 13) is a
+first claim within 0.4 s of the start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench._install import make_images, write_config  # noqa: E402
+
+
+def one_run(home: Path, repo: Path, workers: int, timeout_s: float) -> float:
+    from db import images
+    from jobs.intake import submit_file
+    from worker.app import build
+    from worker.settings import load
+
+    cfg = write_config(home, {"queue": {"workers": workers}, "variants": {"widths": [64]}})
+    app = build(load(cfg, env={}))
+    app.migrate()
+    src = make_images(home / "src", 1, (200, 150))[0]
+    image_id = submit_file(app.engine, app.tasks, app.settings.paths.media_dir, src).image_id
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
+    env["PYTHONPATH"] = str(repo)
+    with open(home / "worker.log", "ab") as log:
+        started = time.time()
+        proc = subprocess.Popen([sys.executable, "-m", "worker", "--config", str(cfg), "worker"],
+                                stdout=log, stderr=subprocess.STDOUT, env=env, cwd=home)
+    try:
+        while time.time() - started < timeout_s:
+            row = images.get(app.engine, image_id)
+            if row is not None and row.started_at:
+                return row.started_at - started
+            time.sleep(0.005)
+        raise SystemExit(f"no claim within {timeout_s} s; see {home / 'worker.log'}")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+        app.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=9)
+    ap.add_argument("--workers", type=int, default=2, help="queue.workers (default 2, the config default)")
+    ap.add_argument("--repo", type=Path, default=ROOT, help="checkout whose worker is started (PYTHONPATH)")
+    ap.add_argument("--vs", type=Path, default=None,
+                    help="a second checkout, run in turn with --repo (A B A B ...); prints both and A/B")
+    ap.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a claim")
+    args = ap.parse_args()
+    repos = [args.repo.resolve()] + ([args.vs.resolve()] if args.vs else [])
+    waits: dict[Path, list[float]] = {r: [] for r in repos}
+    for _ in range(args.runs):
+        for repo in repos:
+            with tempfile.TemporaryDirectory(prefix="darkroom-startup-") as tmp:
+                waits[repo].append(one_run(Path(tmp), repo, args.workers, args.timeout))
+    for repo in repos:
+        w = sorted(waits[repo])
+        print(f"worker start -> first claim, {args.runs} runs, {args.workers} worker(s), {repo}: "
+              f"median {statistics.median(w) * 1000:.0f} ms, min {w[0] * 1000:.0f} ms, max {w[-1] * 1000:.0f} ms")
+    if args.vs:
+        a, b = waits[repos[0]], waits[repos[1]]
+        print(f"A/B paired median {statistics.median(x / y for x, y in zip(a, b, strict=True)):.2f}")
+
+
+if __name__ == "__main__":
+    main()
