@@ -23,7 +23,7 @@ translated at the boundary with ``raise ... from``.
         ├── VectorsRefused          vectors refused before LanceDB (jobs/embeddings/store.py)
         ├── SimilarityError, SearchError    a query that cannot be answered (jobs/embeddings/)
         ├── ConfigError             a bad setting: key, value, expected (worker/settings.py; exit 2)
-        └── ImageNotFound, ImageExists      the Python API's lookups (worker/api.py)
+        └── ImageNotFound, ImageExists      the Python API's lookups (worker/api.py; db/images.py)
 
 The pure modules (``jobs/imaging``, ``jobs/fetch``, the embedders' base) import
 nothing of the project: their errors (``ImageRejected``, ``FetchRefused`` /

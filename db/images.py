@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, and_, delete, false, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from db.engine import read_sessions, rowcount, write_session
-from db.errors import UnknownImages
+from db.errors import PermanentError, UnknownImages
 from db.ids import uuid7
 from db.models import Image, ImageVariant, Status
 
@@ -59,6 +60,10 @@ class VariantRow:
     size: int
 
 
+class ImageExists(PermanentError, ValueError):
+    """A caller-chosen id is already taken by another image."""
+
+
 def insert_image(engine: Engine, *, filename: str, original_path: str, mime_type: str, size: int,
                  image_id: str | None = None, hash: str | None = None,
                  metadata: dict[str, Any] | None = None, owns_original: bool = True,
@@ -67,17 +72,23 @@ def insert_image(engine: Engine, *, filename: str, original_path: str, mime_type
     """Insert a ``pending`` row and return its id (a new UUIDv7 unless given).
 
     ``recipe``: the recipe's name (None = ``default``); the caller checks it exists.
+    An ``image_id`` already taken raises :class:`ImageExists`.
     """
     image_id = image_id or uuid7()
     now = time.time()
-    with write_session(engine) as s:
-        s.add(Image(
-            id=image_id, filename=filename, original_path=original_path, mime_type=mime_type,
-            size=size, hash=hash, status=Status.PENDING.value,
-            metadata_=json.dumps(metadata) if metadata is not None else None,
-            created_at=int(now), updated_at=now, owns_original=owns_original,
-            source_url=source_url, lane=lane, enqueued_at=now if enqueued else None, recipe=recipe,
-        ))
+    try:
+        with write_session(engine) as s:
+            s.add(Image(
+                id=image_id, filename=filename, original_path=original_path, mime_type=mime_type,
+                size=size, hash=hash, status=Status.PENDING.value,
+                metadata_=json.dumps(metadata) if metadata is not None else None,
+                created_at=int(now), updated_at=now, owns_original=owns_original,
+                source_url=source_url, lane=lane, enqueued_at=now if enqueued else None, recipe=recipe,
+            ))
+    except IntegrityError:
+        if get(engine, image_id) is None:
+            raise  # another constraint: a bug, not a taken id
+        raise ImageExists(f"an image with id {image_id!r} already exists") from None
     return image_id
 
 

@@ -63,13 +63,20 @@ def acquire(engine: Engine, name: str, owner: str, lease_s: float, now: float | 
         ))
     if took:
         return True
+    return insert_new(engine, name, owner, now + lease_s)  # False: held, or inserted first by another
+
+
+def insert_new(engine: Engine, name: str, owner: str, expires_at: float) -> bool:
+    """Create lease ``name`` held by ``owner``; False if a row of that name exists already.
+
+    Its own transaction: on PostgreSQL a failed INSERT poisons the transaction
+    it runs in.
+    """
     try:
-        # First use of this name. Its own transaction: on PostgreSQL a failed
-        # INSERT poisons the transaction it runs in.
         with write_session(engine) as s:
-            s.execute(insert(Lease).values(name=name, owner=owner, expires_at=now + lease_s))
+            s.execute(insert(Lease).values(name=name, owner=owner, expires_at=expires_at))
     except IntegrityError:
-        return False  # held by someone else, or another process inserted it first
+        return False
     return True
 
 

@@ -139,11 +139,13 @@ def test_postgres_refusing_the_connection_is_database_unreachable() -> None:
         wrong.connect()
 
 
-def test_no_module_above_db_names_sqlalchemys_operational_error() -> None:
+def test_no_module_above_db_names_sqlalchemys_operational_or_integrity_error() -> None:
+    """db/ names them (DatabaseBusy, DatabaseUnreachable, ImageExists, a lease taken first)."""
     root = Path(__file__).resolve().parent.parent
     sources = [*root.glob("jobs/**/*.py"), *root.glob("worker/**/*.py"), root / "darkroom_api.py"]
-    named = [str(p.relative_to(root)) for p in sources if "OperationalError" in p.read_text().replace(
-        "sqlite3.OperationalError", "")]
+    named = [str(p.relative_to(root)) for p in sources
+             for name in ("OperationalError", "IntegrityError")
+             if name in p.read_text().replace(f"sqlite3.{name}", "")]
     assert sources and named == []
 
 

@@ -24,11 +24,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from sqlalchemy.exc import IntegrityError
-
 from db import images
 from db.errors import DatabaseBusy, PermanentError
 from db.ids import uuid7
+from db.images import ImageExists
 from db.models import Status
 from jobs import media, originals
 from jobs.backoff import Backoff
@@ -46,10 +45,6 @@ T = TypeVar("T")
 
 TERMINAL = frozenset({Status.COMPLETED.value, Status.FAILED.value})
 BUSY_ATTEMPTS = 6  # ~0.1 + 0.2 + ... + 3.2 s of waiting on top of the busy timeout
-
-
-class ImageExists(PermanentError, ValueError):
-    """A caller-chosen id is already taken by another image."""
 
 
 class ImageNotFound(PermanentError, LookupError):
@@ -172,11 +167,8 @@ class Darkroom:
                                     "recipe": recipe})
 
     def _insert(self, image_id: str, row: dict[str, Any]) -> None:
-        try:
-            retry_busy(lambda: images.insert_image(self.app.engine, image_id=image_id, owns_original=True,
-                                                   enqueued=True, **row))
-        except IntegrityError:
-            raise ImageExists(f"an image with id {image_id!r} already exists") from None
+        retry_busy(lambda: images.insert_image(self.app.engine, image_id=image_id, owns_original=True,
+                                               enqueued=True, **row))
 
     def recipe(self, name: str | None = None) -> Recipe:
         """The recipe called ``name`` (None: ``default``); raises :class:`UnknownRecipe` naming the known ones.

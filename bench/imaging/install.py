@@ -133,10 +133,13 @@ class Install:
             con.close()
         raise SystemExit(f"not done after {timeout_s} s; see {self.log}")
 
-    def results(self, keep_width: int, keep_dir: Path) -> dict:
-        """Bytes per format, bytes at ``keep_width``, stage seconds summed, and the claim-to-complete span.
+    def results(self, keep_width: int, keep_dir: Path, after: float = 0.0) -> dict:
+        """Bytes per format, bytes at ``keep_width``, stage seconds summed, the first-claim-to-last-completion
+        span and the sum of each row's claim-to-completion time.
 
-        The ``keep_width`` variants are copied to ``keep_dir/<filename>.<format>`` for scoring.
+        The ``keep_width`` variants are copied to ``keep_dir/<filename>.<format>`` for scoring. ``overhead``
+        is over the rows claimed at or after ``after`` (epoch seconds): (span - the rows' claim-to-completion
+        times + their write and db stages, i.e. the queue between jobs plus file and database work) / span.
         """
         keep_dir.mkdir(parents=True, exist_ok=True)
         media = self.home / "data" / "media"
@@ -155,10 +158,17 @@ class Install:
             for (timings,) in con.execute("SELECT timings FROM images"):
                 for k, v in json.loads(timings or "{}").items():
                     stages[k] = stages.get(k, 0.0) + v
-            first, last = con.execute("SELECT min(started_at), max(completed_at) FROM images").fetchone()
+            first, last, in_jobs = con.execute(
+                "SELECT min(started_at), max(completed_at), sum(completed_at - started_at) FROM images"
+                " WHERE started_at >= ?", (after,)).fetchone()
+            io_s = 0.0
+            for (timings,) in con.execute("SELECT timings FROM images WHERE started_at >= ?", (after,)):
+                t = json.loads(timings or "{}")
+                io_s += t.get("write", 0.0) + t.get("db", 0.0)
         finally:
             con.close()
-        return {"bytes": sizes, "bytes_at": at_width, "stages": stages, "span_s": last - first}
+        overhead = (last - first - in_jobs + io_s) / (last - first) if first is not None and last > first else None
+        return {"bytes": sizes, "bytes_at": at_width, "stages": stages, "overhead": overhead}
 
 
 def _parent(pid: int) -> int | None:

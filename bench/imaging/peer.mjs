@@ -11,7 +11,7 @@
 //
 // Usage:
 //   node peer.mjs --out DIR [--widths 320,640,1280,1920] [--webp-q 80 --webp-effort 4] \
-//        [--avif-q 60 --avif-effort 1] [--in-flight 2] [--threads 1] [--keep 1280] FILE...
+//        [--avif-q 60 --avif-effort 1 --avif-chroma 4:4:4] [--in-flight 2] [--threads 1] [--keep 1280] FILE...
 //   node peer.mjs --out DIR --in-flight 1 --threads 0 FILE   # one photo, sharp's default threads
 //
 // Widths wider than the upright photo are skipped (at least one output: the photo's own width),
@@ -32,6 +32,7 @@ const { values: opt, positionals: files } = parseArgs({
     "webp-effort": { type: "string", default: "4" },
     "avif-q": { type: "string", default: "60" },
     "avif-effort": { type: "string", default: "1" },
+    "avif-chroma": { type: "string", default: "4:4:4" }, // sharp's default; Darkroom's libavif uses 4:2:0
     "in-flight": { type: "string", default: "2" },
     threads: { type: "string", default: "1" }, // libvips threads per photo; 0 = sharp's default
     keep: { type: "string", default: "1280" },
@@ -43,7 +44,7 @@ if (!opt.out || files.length === 0) {
 }
 const widths = opt.widths.split(",").map(Number).sort((a, b) => b - a);
 const webp = { quality: Number(opt["webp-q"]), effort: Number(opt["webp-effort"]) };
-const avif = { quality: Number(opt["avif-q"]), effort: Number(opt["avif-effort"]) };
+const avif = { quality: Number(opt["avif-q"]), effort: Number(opt["avif-effort"]), chromaSubsampling: opt["avif-chroma"] };
 const keep = Number(opt.keep);
 if (Number(opt.threads) > 0) sharp.concurrency(Number(opt.threads));
 sharp.cache(false); // every photo is new: the operation cache only costs memory here

@@ -18,9 +18,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, select, update
 
+from db import leases
 from db.engine import read_sessions, rowcount, write_session
 from db.models import Lease
 
@@ -50,14 +50,11 @@ def acquire(engine: Engine, name: str, owner: str, lease_s: float) -> LeaseState
     now = time.time()
     before = state(engine, name)
     if before is None:
-        try:
-            with write_session(engine) as s:
-                s.execute(insert(Lease).values(name=name, owner=owner, expires_at=now + lease_s))
+        if leases.insert_new(engine, name, owner, now + lease_s):
             return LeaseState(None, None, None)
-        except IntegrityError:  # someone inserted it first: fall through to the update
-            before = state(engine, name)
-            if before is None:
-                return None
+        before = state(engine, name)  # someone inserted it first: fall through to the update
+        if before is None:
+            return None
     free = before.owner is None or before.expires_at is None or before.expires_at < now
     if not free:
         return None

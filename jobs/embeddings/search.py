@@ -31,9 +31,9 @@ from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
 
 import numpy as np
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, bindparam, select
 
-from db.engine import read_sessions
+from db.engine import READONLY
 from db.errors import PermanentError
 from db.models import Image
 from jobs.embeddings import search_index
@@ -178,7 +178,7 @@ def search(engine: Engine, store: VectorStore, embedder: Embedder, settings: Sea
     table = store.lance_table(model)
     if table is None:
         return SearchResult(text, run_mode, [], model)
-    if not search_index.has_search_columns(table):
+    if not store.search_ready(model, table):
         raise SearchError("the search columns of the vector table are being added; "
                           "the embedding step adds them on its next run")
     vector: np.ndarray | None = None
@@ -190,13 +190,12 @@ def search(engine: Engine, store: VectorStore, embedder: Embedder, settings: Sea
                 raise SearchError(f"could not embed the query: {exc}") from exc
             log.warning("search: could not embed the query (%s); searching the text only", exc)
             run_mode = "text"
-    rows = _run(table, store, run_mode, text, vector, filters.sql(), limit + SLACK)
+    rows = _run(table, store.indices(model, table), store, run_mode, text, vector, filters.sql(), limit + SLACK)
     return SearchResult(text, run_mode, _join(engine, rows)[:limit], model)
 
 
-def _run(table: Any, store: VectorStore, mode: str, text: str, vector: np.ndarray | None,
+def _run(table: Any, indices: list[Any], store: VectorStore, mode: str, text: str, vector: np.ndarray | None,
          where: str | None, k: int) -> list[tuple[str, float]]:
-    indices = table.list_indices()  # read once: each call reads the manifest
     if mode == "text":
         rows = _text_query(table, indices, text, where, k).to_arrow()
         return list(zip(_ids(rows), rows.column("_score").to_pylist()))
@@ -233,13 +232,19 @@ def _pool() -> ThreadPoolExecutor:
 def _text_query(table: Any, indices: list[Any], text: str, where: str | None, k: int) -> Any:
     if search_index.fts_index(table, indices) is None:
         raise SearchError("the full-text index is not built yet; the embedding step builds it on its next run")
-    q = table.search(text, query_type="fts", fts_columns="text").select(["image_id", "_score"]).limit(k)
+    from lancedb.query import LanceFtsQueryBuilder
+
+    # The builders are made directly: table.search() reads the table's schema
+    # (to infer the vector column) on every call, ~1-2 ms of a query.
+    q = LanceFtsQueryBuilder(table, text, fts_columns="text").select(["image_id", "_score"]).limit(k)
     return q.where(where, prefilter=True) if where else q
 
 
 def _vector_query(table: Any, indices: list[Any], store: VectorStore, vector: np.ndarray, where: str | None,
                   k: int) -> Any:
-    q = table.search(np.asarray(vector, np.float32), vector_column_name="vector").distance_type("cosine")
+    from lancedb.query import LanceVectorQueryBuilder
+
+    q = LanceVectorQueryBuilder(table, np.asarray(vector, np.float32), "vector").distance_type("cosine")
     if any("vector" in idx.columns for idx in indices):
         # refine_factor re-ranks candidates with exact distances (scores stay exact cosine).
         q = q.nprobes(store.index.nprobes).refine_factor(store.index.refine_factor)
@@ -251,12 +256,16 @@ def _ids(rows: Any) -> list[str]:
     return [str(i) for i in rows.column("image_id").to_pylist()] if rows.num_rows else []
 
 
+# One statement for every join (SQLAlchemy caches its compiled form): a primary-key
+# lookup of at most limit + SLACK ids, on a plain connection (a session costs ~1 ms more).
+_FACTS = select(Image.id, Image.filename, Image.metadata_).where(Image.id.in_(bindparam("ids", expanding=True)))
+
+
 def _join(engine: Engine, rows: list[tuple[str, float]]) -> list[SearchHit]:
     if not rows:
         return []
-    with read_sessions(engine)() as s:
-        facts = {r[0]: (r[1], r[2]) for r in s.execute(
-            select(Image.id, Image.filename, Image.metadata_).where(Image.id.in_([i for i, _ in rows])))}
+    with engine.connect().execution_options(**{READONLY: True}) as conn:
+        facts = {r[0]: (r[1], r[2]) for r in conn.execute(_FACTS, {"ids": [i for i, _ in rows]})}
     return [SearchHit(i, score, facts[i][0], parse_metadata(facts[i][1])) for i, score in rows if i in facts]
 
 

@@ -10,7 +10,12 @@ Next to ``image_id``/``vector`` every row carries::
     meta        list of 'key=value' strings of the metadata (jobs.embeddings.text.metadata_pairs)
 
 so search filters run inside LanceDB (``where ... prefilter``) and ``--limit``
-is filled from matching rows. ``text`` has LanceDB's own full-text index
+is filled from matching rows. The filter columns carry scalar indexes
+(:data:`SCALAR_INDEXES`: BITMAP on ``recipe``/``status``, BTREE on
+``created_at``, LABEL_LIST on ``meta``, which serves ``array_has``), so a
+filter is an index probe, not a scan of every row; the writer makes them
+(:func:`ensure_scalar_indexes`) and ``optimize`` folds new rows in, rows
+written since being scanned beside the index until then. ``text`` has LanceDB's own full-text index
 (BM25, stemming and stop words of ``[search] language``); rows written after
 the index was built are searched too (unindexed rows are scanned) until
 :func:`upkeep` folds them in.
@@ -51,6 +56,8 @@ SEARCH_FIELDS = (
     pa.field("meta", pa.list_(pa.string())),
 )
 SEARCH_COLUMNS = tuple(f.name for f in SEARCH_FIELDS)
+# The filter columns' scalar indexes: (column, LanceDB index type).
+SCALAR_INDEXES = (("recipe", "BITMAP"), ("status", "BITMAP"), ("created_at", "BTREE"), ("meta", "LABEL_LIST"))
 BACKFILL_ROWS = 2_000  # rows of an old table given their attributes per writer run
 REINDEX_UNINDEXED_ROWS = 5_000  # fold new rows into the full-text index past this many
 BACKFILL_RECHECK_S = 600.0  # a table found fully backfilled is not scanned again for this long
@@ -117,9 +124,38 @@ def fts_index(table: Any, indices: Sequence[Any] | None = None) -> Any | None:
     return None
 
 
-def ensure_fts(table: Any, settings: SearchSettings) -> bool:
+def _scalar_config(kind: str) -> Any:
+    from lancedb.index import Bitmap, BTree, LabelList
+
+    return {"BITMAP": Bitmap, "BTREE": BTree, "LABEL_LIST": LabelList}[kind]()
+
+
+def ensure_scalar_indexes(table: Any, indices: Sequence[Any] | None = None) -> list[str]:
+    """Make the filter columns' scalar indexes a table lacks (writer only); return their columns.
+
+    Made once per table, on an empty one too (tables made by an older Darkroom
+    get them on the writer's next run); never rebuilt: ``optimize`` folds new
+    rows in, and rows not yet folded in are scanned beside the index.
+    """
+    have = {tuple(idx.columns) for idx in (table.list_indices() if indices is None else indices)}
+    made = []
+    for column, kind in SCALAR_INDEXES:
+        if (column,) in have:
+            continue
+        try:
+            table.create_index(column, config=_scalar_config(kind), replace=False)
+        except RuntimeError as exc:  # made meanwhile (another handle): fine
+            if "already exists" not in str(exc):
+                raise
+        made.append(column)
+    if made:
+        log.info("vector table %s: scalar indexes made on %s", table.name, ", ".join(made))
+    return made
+
+
+def ensure_fts(table: Any, settings: SearchSettings, indices: Sequence[Any] | None = None) -> bool:
     """Build the full-text index if it is missing or was built for other language settings."""
-    idx = fts_index(table)
+    idx = fts_index(table, indices)
     if idx is not None:
         details = getattr(idx, "index_details", None) or {}
         wanted = {"language": settings.language, "stem": settings.stem,
@@ -165,12 +201,15 @@ def upkeep(engine: Engine, table: Any, settings: SearchSettings) -> dict[str, in
 def _upkeep(engine: Engine, table: Any, settings: SearchSettings) -> dict[str, int]:
     added = add_missing_columns(table)
     filled = backfill(engine, table, settings)
-    built = ensure_fts(table, settings)
+    indices = table.list_indices()
+    scalar = ensure_scalar_indexes(table, indices)
+    built = ensure_fts(table, settings, indices)
     folded = 0
     if not built:
-        idx = fts_index(table)
+        idx = fts_index(table, indices)
         stats = table.index_stats(idx.name) if idx is not None else None
         if stats is not None and stats.num_unindexed_rows >= REINDEX_UNINDEXED_ROWS:
             table.optimize()  # folds new rows into every index (and compacts)
             folded = int(stats.num_unindexed_rows)
-    return {"columns_added": len(added), "backfilled": filled, "index_built": int(built), "folded": folded}
+    return {"columns_added": len(added), "backfilled": filled, "index_built": int(built), "folded": folded,
+            "scalar_indexes_made": len(scalar)}

@@ -110,8 +110,9 @@ def run_step(engine: Engine, store: VectorStore, embedder: Embedder, settings: E
                 log.warning("embedding: lease lost mid-run; stopping")
                 return StepResult("skipped", embedded, refused, dups, audited=checked)
         table = store.lance_table(model)
-        if table is not None:  # search columns, backfill of old tables, full-text index
+        if table is not None:  # search columns, backfill of old tables, full-text and filter indexes
             search_index.upkeep(engine, table, search)
+            store.indices_changed(model)  # this process's searches see new indexes at once
     except (EmbedderUnavailable, EmbedderRejected, VectorStoreError) as exc:
         partial = StepResult("", embedded, refused, dups, audited=checked)
         return _outage(engine, owner, before, exc, settings, partial)
