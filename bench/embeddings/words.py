@@ -142,24 +142,20 @@ def bench_queries(engine: Any, store: VectorStore, rows: int, queries: int, cent
         times, short = timed(one, texts)
         print(f"search k=10     rows={rows:7d}  {label:20s} p50 {pct(times, 50):7.2f} ms  "
               f"p95 {pct(times, 95):7.2f} ms  mean {statistics.fmean(times):7.2f} ms  under 10 hits {short}")
-    vector_recall(store, rows, qv)
+    vector_recall(engine, store, rows, qv)
 
 
-def vector_recall(store: VectorStore, rows: int, qv: np.ndarray) -> None:
-    """recall@10 of the vector list (the store's nprobes/refine_factor) against an exact search."""
+def vector_recall(engine: Any, store: VectorStore, rows: int, qv: np.ndarray) -> None:
+    """recall@10 of vector-mode ``search()`` (the store's nprobes/refine_factor) against an exact search."""
     table = store.lance_table(MODEL)
     assert table is not None
-    got = 0.0
+    settings, got = SearchSettings(), 0.0
     for v in qv:
-        def ids(q: Any) -> set[str]:
-            return set(q.select(["image_id", "_distance"]).limit(10).to_arrow().column("image_id").to_pylist())
-
-        q = table.search(v, vector_column_name="vector").distance_type("cosine")
-        exact = ids(q.bypass_vector_index())
-        q = table.search(v, vector_column_name="vector").distance_type("cosine")
-        ann = ids(q.nprobes(store.index.nprobes).refine_factor(store.index.refine_factor))
-        got += len(exact & ann) / 10
-    print(f"recall@10       rows={rows:7d}  vector list (nprobes {store.index.nprobes}, refine_factor "
+        exact = table.search(v, vector_column_name="vector").distance_type("cosine").bypass_vector_index()
+        want = set(exact.select(["image_id", "_distance"]).limit(10).to_arrow().column("image_id").to_pylist())
+        hits = search(engine, store, QueryEmbedder(MODEL, v[None, :]), settings, "any", 10, "vector").hits
+        got += len(want & {h.id for h in hits}) / 10
+    print(f"recall@10       rows={rows:7d}  vector search (nprobes {store.index.nprobes}, refine_factor "
           f"{store.index.refine_factor}) vs exact: {got / len(qv):.3f}")
 
 
