@@ -16,6 +16,15 @@ Each round runs one child process per code tree (this one, and with
    step reads the originals).
 
     python bench/embeddings/tail.py --corpus /tmp/corpus --rounds 3 --before /tmp/darkroom-before
+    python bench/embeddings/tail.py --worker --rounds 2 --before /tmp/darkroom-before
+
+``--worker`` instead starts a real ``darkroom worker`` (default config, 2
+processes) per child, enqueues the photos with ``darkroom enqueue`` and
+reports when the last row completed and the last vector was written (seconds
+after the enqueue started) and the tail between them; the tail includes the
+step's debounce (``delay_after_complete_s``, 2 s by default).
+``--inline-cost PHOTO --rounds 30`` times only what inline embedding adds to a
+job (the small copy from the decoded pixels and the descriptor).
 
 The corpus defaults to the imaging bench's 21 photos (bench/imaging/corpus.py).
 Prints one line per child and the medians.
@@ -88,11 +97,86 @@ def child(corpus: Path, home: Path) -> dict[str, object]:
     return out
 
 
-def run_child(tree: Path, corpus: Path) -> dict[str, object]:
+def worker_child(corpus: Path, home: Path) -> dict[str, object]:
+    """A real ``darkroom worker`` (default config: 2 processes) draining the photos; the tail as users see it."""
+    import signal
+
+    from sqlalchemy import func, select
+
+    from db.engine import make_engine
+    from db.models import Image as ImageRow
+    from worker.settings import load
+
+    config = home / "config.toml"
+    config.write_text("")
+    darkroom = [sys.executable, "-m", "worker", "--config", str(config)]
+    subprocess.run([*darkroom, "migrate"], check=True, capture_output=True, cwd=home)
+    log = (home / "worker.log").open("wb")
+    worker = subprocess.Popen([*darkroom, "worker"], stdout=log, stderr=subprocess.STDOUT, cwd=home,
+                              start_new_session=True)
+    try:
+        time.sleep(3.0)  # started and idle: its start-up is not part of the figures
+        files = sorted(str(p) for p in corpus.iterdir() if p.suffix in (".jpg", ".png"))
+        t0 = time.time()
+        subprocess.run([*darkroom, "enqueue", *files], check=True, capture_output=True, cwd=home)
+        engine = make_engine(load(config, env={}).database.url)
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                done = conn.execute(select(func.count()).select_from(ImageRow).where(
+                    ImageRow.embedded_at.is_not(None) | (ImageRow.embedding_model.is_not(None)))).scalar_one()
+            if done >= len(files):
+                break
+            time.sleep(0.05)
+        with engine.connect() as conn:
+            row = conn.execute(select(func.max(ImageRow.completed_at), func.max(ImageRow.embedded_at))).one()
+        engine.dispose()
+        last_completed, last_embedded = float(row[0] or "nan"), float(row[1] or "nan")
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=60)
+        log.close()
+    return {"code": str(code_tree()), "images": len(files), "all_completed_s": round(last_completed - t0, 3),
+            "all_embedded_s": round(last_embedded - t0, 3), "tail_s": round(last_embedded - last_completed, 3)}
+
+
+def code_tree() -> Path:
+    """The checkout whose code this process runs (``--before`` trees come first on PYTHONPATH)."""
+    import jobs
+
+    return Path(jobs.__file__).resolve().parents[1]
+
+
+def inline_cost(photo: Path, repeat: int) -> None:
+    """What the inline embedding adds to one job: the copy from the decoded pixels, and the descriptor."""
+    from jobs.embeddings import inline
+    from jobs.imaging.color import to_srgb
+    from jobs.imaging.decode import decode, open_checked
+    from jobs.imaging.embed_copy import embed_copy
+    from jobs.imaging.fit import plan
+    from jobs.imaging.recipes import DEFAULT, RecipeSettings, to_recipe
+    from jobs.imaging.types import Limits
+
+    recipe = to_recipe(DEFAULT, RecipeSettings())
+    with open_checked(photo, Limits()) as (im, info):  # decoded as the job decodes it
+        icc = im.info.get("icc_profile")
+        frame = to_srgb(decode(im, info, plan((info.width, info.height), recipe).decode_width), icc)
+        walls, cpus = [], []
+        for _ in range(repeat):
+            w, c = time.perf_counter(), time.process_time()
+            inline.describe(embed_copy(frame, info.orientation))
+            walls.append(time.perf_counter() - w)
+            cpus.append(time.process_time() - c)
+    print(f"inline embedding of {photo.name} ({info.width}x{info.height}, decoded {frame.width}x{frame.height}): "
+          f"median {statistics.median(walls) * 1000:.2f} ms wall, {statistics.median(cpus) * 1000:.2f} ms CPU "
+          f"over {repeat}; load {os.getloadavg()[0]:.2f}")
+
+
+def run_child(tree: Path, corpus: Path, mode: str = "--child") -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="tail-") as home:
         env = {**os.environ, "PYTHONPATH": str(tree)}
         env = {k: v for k, v in env.items() if not k.startswith("DARKROOM_")}
-        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", home,
+        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), mode, home,
                                "--corpus", str(corpus)], env=env, cwd=tree, capture_output=True, text=True,
                               check=False)
         if proc.returncode != 0:
@@ -105,10 +189,21 @@ def main() -> None:
     ap.add_argument("--corpus", type=Path, default=REPO / "bench/imaging/out/corpus")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--before", type=Path, help="an older checkout to compare with (interleaved)")
+    ap.add_argument("--worker", action="store_true",
+                    help="measure with a real `darkroom worker` (enqueue -> every vector written) instead")
+    ap.add_argument("--inline-cost", type=Path, metavar="PHOTO",
+                    help="only time the inline embedding of PHOTO (copy + descriptor), in this process")
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--worker-child", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         print(json.dumps(child(args.corpus, args.child)))
+        return
+    if args.inline_cost:
+        inline_cost(args.inline_cost, max(args.rounds, 5))
+        return
+    if args.worker_child:
+        print(json.dumps(worker_child(args.corpus, args.worker_child)))
         return
     if not args.corpus.is_dir():
         sys.path.insert(0, str(REPO / "bench/imaging"))
@@ -121,11 +216,12 @@ def main() -> None:
     print(f"load before: {os.getloadavg()}")
     for r in range(args.rounds):
         for name, tree in trees if r % 2 == 0 else reversed(trees):
-            got = run_child(tree, args.corpus)
+            got = run_child(tree, args.corpus, "--worker-child" if args.worker else "--child")
             results[name].append(got)
             print(f"round {r + 1} {name:6s} {json.dumps(got)}", flush=True)
     print(f"load after: {os.getloadavg()}")
-    keys = ("step_wall_s", "step_cpu_s", "tail_s", "jobs_s", "inline_ms_12mp", "from_files_wall_s", "from_files_cpu_s")
+    keys = ("step_wall_s", "step_cpu_s", "tail_s", "jobs_s", "inline_ms_12mp", "from_files_wall_s", "from_files_cpu_s",
+            "all_completed_s", "all_embedded_s")
     for name, runs in results.items():
         medians = {k: statistics.median(float(str(g[k])) for g in runs) for k in keys
                    if all(g.get(k) is not None for g in runs)}

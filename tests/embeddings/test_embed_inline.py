@@ -24,6 +24,7 @@ from jobs.embeddings.embedders import EmbedInput, HttpEmbedder, HttpEmbedderSett
 from jobs.embeddings.settings import EmbeddingSettings
 from jobs.embeddings.step import run_step
 from jobs.intake import submit_file
+from tests.conftest import all_backends
 from tests.embeddings.embed_server import EmbedServer
 from tests.imagefiles import photo
 from tests.imaging.cases import write_legit
@@ -119,6 +120,7 @@ def test_draft_decoded_photos_and_cover_recipes_match_too(app: App, tmp_path: Pa
     assert float(job_vector(app, default_id) @ job_vector(app, avatar_id)) > 0.99
 
 
+@all_backends  # the vector travels through the completing UPDATE (a CASE on bytes): PostgreSQL too
 def test_the_step_writes_inline_vectors_without_opening_any_original(app: App, tmp_path: Path) -> None:
     ids = [rendered(app, photo(tmp_path / f"p{i}.jpg", (640, 480), color=(40 * i, 90, 200 - 30 * i)))
            for i in range(5)]

@@ -11,7 +11,8 @@ Errors::
           +-- InputRejected    permanent for one input: unreadable image, 400, missing text,
                                a NaN/inf vector; ``index`` says which input when known
 
-This package imports nothing of the project; tasks translate these errors.
+This package imports nothing of the project (the local embedder: only the pure
+jobs.imaging, to decode as the image job does); tasks translate these errors.
 """
 
 from __future__ import annotations
