@@ -396,13 +396,17 @@ class VectorStore:
         vec = np.asarray(vector, dtype=np.float32).ravel()
         if not np.isfinite(vec).all():
             raise VectorsRefused("query vector holds NaN or infinity")
+        from lancedb.query import LanceVectorQueryBuilder
+
+        # Made directly, and with the cached index list: table.search() and
+        # list_indices() each read table metadata on every query.
         query = (
-            table.search(vec, vector_column_name="vector")
+            LanceVectorQueryBuilder(table, vec, "vector")
             .distance_type("cosine")
             .limit(limit + (1 if exclude else 0))
             .select(["image_id", "_distance"])
         )
-        if self._indexed(table):
+        if any("vector" in idx.columns for idx in self.indices(model, table)):
             # refine_factor re-ranks candidates with exact distances, so the
             # reported distances stay exact even with a quantised index.
             query = query.nprobes(self.index.nprobes).refine_factor(self.index.refine_factor)
