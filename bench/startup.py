@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._install import write_config  # noqa: E402
+from tests.daemon import launch  # noqa: E402
 
 SETUP = """
 import sys
@@ -58,8 +59,7 @@ def one_run(home: Path, repo: Path, workers: int, timeout_s: float) -> float:
     db = sqlite3.connect(home / "data" / "app.db", timeout=30)
     with open(home / "worker.log", "ab") as log:
         started = time.time()
-        proc = subprocess.Popen([sys.executable, "-m", "worker", "--config", str(cfg), "worker"],
-                                stdout=log, stderr=subprocess.STDOUT, env=env, cwd=home)
+        proc = launch(cfg, "worker", stdout=log, text=False, env=env)
     try:
         while time.time() - started < timeout_s:
             row = db.execute("SELECT started_at FROM images WHERE id = ?", (image_id,)).fetchone()
