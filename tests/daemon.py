@@ -110,7 +110,7 @@ class Daemon:
         self.seen.update(found)
         return found
 
-    def wait_children(self, n: int, timeout: float = 20) -> list[int]:
+    def wait_children(self, n: int, timeout: float = 60) -> list[int]:
         """Wait until it has at least ``n`` descendant processes (workers, scheduler)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,10 +20,11 @@ import pytest
 
 from db import images
 from jobs import media
+from jobs.intake import submit_file
 from tests.conftest import run_cli, wait_for
 from tests.daemon import Daemon
 from tests.imagefiles import photo
-from worker.app import build
+from worker.app import App, build
 from worker.settings import load
 
 pytestmark = pytest.mark.acceptance
@@ -32,6 +32,34 @@ pytestmark = pytest.mark.acceptance
 
 def _digests(directory: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(directory.iterdir())}
+
+
+def _freeze_inside_a_job(app: App, a: Daemon, tmp_path: Path, tries: int = 5) -> str:
+    """Enqueue a big photo and SIGSTOP A's process group while A holds it; returns its id.
+
+    A job lasts about a second: on a busy machine the poll can miss it, or A can finish
+    between the look and the signal. Then A is thawed and a new photo tried: what
+    counts is the state once frozen (the row processing, leased by A), not the timing.
+    """
+    def status(image_id: str) -> str | None:
+        row = images.get(app.engine, image_id)
+        return row.status if row is not None else None
+
+    for n in range(tries):
+        # A new colour each try: the same bytes would be a duplicate of the last photo.
+        src = photo(tmp_path / "in" / f"big{n}.jpg", (4000, 3000), color=(200 - 30 * n, 80, 40))
+        # Submitted in this process, so the polling starts as the message is queued.
+        image_id = submit_file(app.engine, app.tasks, app.settings.paths.media_dir, src).image_id
+        seen = wait_for(lambda: (st := status(image_id)) in ("processing", "completed") and st,  # noqa: B023 (called at once)
+                        timeout=60, interval=0.01, what="worker A took the image")
+        if seen == "processing":
+            os.killpg(a.popen.pid, signal.SIGSTOP)
+            row = images.get(app.engine, image_id)
+            if row is not None and row.status == "processing" and row.lease_owner:
+                return image_id
+            os.killpg(a.popen.pid, signal.SIGCONT)
+        wait_for(lambda: status(image_id) == "completed", timeout=60, what="the missed image completed")  # noqa: B023
+    raise AssertionError(f"never caught worker A inside a job in {tries} tries")
 
 
 def test_frozen_worker_leaves_the_other_workers_files_untouched(
@@ -42,18 +70,10 @@ def test_frozen_worker_leaves_the_other_workers_files_untouched(
     # Big enough that the encode takes a moment to catch, widths that make many files.
     cfg = fault_config(database={"url": pg_url}, jobs={"lease_s": 2.0, "reconcile_interval_s": 0.5, "grace_s": 2.0},
                        variants={"widths": [320, 640, 1280, 1920]})
-    src = photo(tmp_path / "in" / "big.jpg", (4000, 3000))
-    run_cli(cfg, "enqueue", str(src))
+    run_cli(cfg, "migrate")
     app = build(load(cfg, env={}))
-    image_id = images.ids_with_status(app.engine, ["pending"])[0]
     a = start_worker(cfg, "worker")
-
-    def held_by_a() -> bool:
-        row = images.get(app.engine, image_id)
-        return row is not None and row.status == "processing"
-
-    wait_for(held_by_a, timeout=60, interval=0.01, what="worker A holds the image")
-    os.killpg(a.popen.pid, signal.SIGSTOP)
+    image_id = _freeze_inside_a_job(app, a, tmp_path)
     try:
         owner_a = images.get(app.engine, image_id).lease_owner  # type: ignore[union-attr]
         b = start_worker(cfg, "worker")
@@ -69,7 +89,9 @@ def test_frozen_worker_leaves_the_other_workers_files_untouched(
         assert row is not None and row.lease_owner != owner_a
     finally:
         os.killpg(a.popen.pid, signal.SIGCONT)
-    time.sleep(6.0)  # A finishes its encode (or gives up) and tries to complete
+    # A finishes its encode and tries to complete: the compare-and-set finds B's claim.
+    wait_for(lambda: f"image {image_id}: lease lost before completion; result discarded" in a.log(),
+             timeout=60, interval=0.2, what="the thawed worker A gave its result up")
     assert _digests(vdir) == written_by_b, "the stale worker changed B's files"
     assert not list(vdir.parent.rglob(".tmp-*")), "the stale worker left temporary files"
     row = images.get(app.engine, image_id)

@@ -37,8 +37,12 @@ def test_hostile_files_fail_and_the_same_worker_goes_on(make_config, hostile: di
     run_cli(cfg, "migrate")
     worker = launch(cfg, "worker")
     try:
-        wait_for(lambda: children(worker.pid), timeout=30)
-        before = children(worker.pid)
+        # The whole family (the process worker and the scheduler) before taking the census.
+        def family() -> set[int] | None:
+            kids = children(worker.pid)
+            return kids if len(kids) >= 2 else None
+
+        before = wait_for(family, timeout=60)
         src = tmp_path / "in"
         src.mkdir()
         names = sorted(REASONS)

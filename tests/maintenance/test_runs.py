@@ -7,6 +7,7 @@ import json
 import multiprocessing
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select, update
@@ -99,8 +100,11 @@ def test_min_interval_dedupes_schedulers_firing_the_same_period(engine: Engine) 
     assert run_duty(engine, "optimize", dict, min_interval_s=0).outcome == "ok"
 
 
-def _contender(url: str, log: str, start_at: float, rounds: int) -> None:
+def _contender(url: str, log: str, start: Any, barrier: Any, rounds: int) -> None:
     engine = make_engine(url)
+    barrier.wait()  # every contender is up (a spawn takes a second or more on a busy machine) ...
+    barrier.wait()  # ... and the parent has set the common start
+    start_at = start.value
     for _ in range(rounds):
         delay = start_at - time.time()
         if delay > 0:
@@ -121,11 +125,14 @@ def _contender(url: str, log: str, start_at: float, rounds: int) -> None:
 def test_two_workers_never_run_the_same_duty_at_once(engine: Engine, db_path: Path, tmp_path: Path) -> None:
     log = tmp_path / "runs.jsonl"
     ctx = multiprocessing.get_context("spawn")
-    start_at = time.time() + 1.5  # both processes are up by then and start together
-    procs = [ctx.Process(target=_contender, args=(f"sqlite:///{db_path}", str(log), start_at, 4))
+    start, barrier = ctx.Value("d", 0.0), ctx.Barrier(4, timeout=60)
+    procs = [ctx.Process(target=_contender, args=(f"sqlite:///{db_path}", str(log), start, barrier, 4))
              for _ in range(3)]
     for p in procs:
         p.start()
+    barrier.wait()
+    start.value = time.time() + 0.2  # all three start their rounds together
+    barrier.wait()
     for p in procs:
         p.join(60)
     assert all(p.exitcode == 0 for p in procs)

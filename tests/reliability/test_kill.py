@@ -62,7 +62,7 @@ def test_sigkill_of_a_worker_process_mid_job_loses_nothing(
     ids = enqueue_images(cfg, tmp_path)
     victim_id, victim_pid = kill_a_busy_worker(worker)
 
-    wait_for(lambda: all_terminal(cfg, N), timeout=60, what="all images completed or failed")
+    wait_for(lambda: all_terminal(cfg, N), timeout=120, what="all images completed or failed")
     assert worker.popen.poll() is None, "the consumer must survive a dead worker"
     assert not is_running(victim_pid)
     assert_all_completed_cleanly(cfg, N)
@@ -91,7 +91,7 @@ def test_sigkill_of_the_consumer_leaves_no_process_and_a_restart_completes_all(
     assert stuck >= 1  # the killed consumer's jobs, held until their lease expires
 
     new = start_worker(cfg)
-    wait_for(lambda: all_terminal(cfg, N), timeout=60, what="all images completed or failed")
+    wait_for(lambda: all_terminal(cfg, N), timeout=120, what="all images completed or failed")
     assert_all_completed_cleanly(cfg, N)
     assert new.stop() == 0
 
