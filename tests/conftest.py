@@ -14,8 +14,10 @@ name, so two installations made in one test are two hosts of one cluster.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -25,6 +27,9 @@ from typing import Any
 
 import pytest
 
+from db.engine import make_engine
+from db.maintenance.files import sqlite_path
+from db.migrate import upgrade
 from tests import backends
 from tests.backends import Backend, BackendSetup
 from worker.app import App, build
@@ -86,6 +91,36 @@ server_backends = pytest.mark.parametrize(
     "backend", backend_params(backends.PG_REDIS, backends.SQLITE_REDIS), indirect=True)
 
 
+@pytest.fixture(autouse=True)
+def _quiet_machine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Under pytest-xdist, a test marked ``quiet`` runs while no other test of the run runs.
+
+    Such a test holds the machine to a bound (a heartbeat gone within its timeout
+    plus 0.3 s, a row completed within two reconciler intervals, a stuck encoder
+    killed within the grace period plus 5 s) that only means something when the
+    CPU is not taken by the other workers' daemons. Every test
+    holds a shared lock; a quiet one takes it exclusively. The gate in front keeps
+    the quiet test from waiting forever behind a stream of shared holders. The
+    lock files live in the run's shared temp root, so two runs never block each
+    other. Without xdist (one process) there is nothing to coordinate.
+    """
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        yield
+        return
+    root = tmp_path_factory.getbasetemp().parent
+    quiet = request.node.get_closest_marker("quiet") is not None
+    with open(root / "quiet.gate", "a") as gate, open(root / "quiet.lock", "a") as lock:
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX if quiet else fcntl.LOCK_SH)
+        finally:
+            fcntl.flock(gate, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 @pytest.fixture
 def backend(request: pytest.FixtureRequest) -> Iterator[BackendSetup]:
     """The test's backend, provisioned and cleaned up; SQLite unless parametrized."""
@@ -116,10 +151,39 @@ def config_path(make_config: Callable[..., Path]) -> Path:
     return make_config()
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite file migrated to the head once per session (per xdist worker).
+
+    Alembic costs ~0.25 s of CPU per database; most tests need a migrated database,
+    not a migration. They get a copy of this file (:func:`copy_migrated_sqlite`);
+    the migrations themselves are tested where they are the subject (``darkroom
+    migrate``, tests/recipes/test_migration.py, tests/maintenance/test_optimize.py,
+    every daemon's start-up on a fresh directory).
+    """
+    path = tmp_path_factory.mktemp("migrated") / "app.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()  # the last connection closed: the WAL is checkpointed into the file and removed
+    assert not path.with_name("app.db-wal").exists()
+    return path
+
+
+def copy_migrated_sqlite(template: Path, path: Path) -> Path:
+    """Put a copy of the migrated template at ``path`` (which must not exist yet)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "xb") as out, open(template, "rb") as src:
+        shutil.copyfileobj(src, out)
+    return path
+
+
 @pytest.fixture
-def app(config_path: Path) -> Iterator[App]:
+def app(config_path: Path, request: pytest.FixtureRequest) -> Iterator[App]:
     application = build(load(config_path, env={}))
-    application.migrate()
+    db_file = sqlite_path(application.engine)
+    if db_file is not None and not db_file.exists():  # a fresh SQLite installation: same file as migrating
+        copy_migrated_sqlite(request.getfixturevalue("migrated_sqlite_template"), db_file)
+    application.migrate()  # still checks the stored revision against the head
     application.install_context()
     yield application
     application.close()

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import Engine, insert
 
 from db.engine import make_engine, write_session
-from db.migrate import upgrade
 from db.models import Image
+from tests.conftest import copy_migrated_sqlite
 
 
 @pytest.fixture
@@ -20,9 +20,8 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def engine(db_path: Path) -> Iterator[Engine]:
-    eng = make_engine(f"sqlite:///{db_path}")
-    upgrade(eng)
+def engine(db_path: Path, migrated_sqlite_template: Path) -> Iterator[Engine]:
+    eng = make_engine(f"sqlite:///{copy_migrated_sqlite(migrated_sqlite_template, db_path)}")
     yield eng
     eng.dispose()
 

@@ -29,6 +29,7 @@ def _app(cfg: Path) -> App:
     return application
 
 
+@pytest.mark.quiet  # a bound in seconds: see tests/conftest.py:_quiet_machine
 def test_killed_worker_leaves_the_live_list_within_the_timeout(
         make_config: Callable[..., Path], start_worker: Callable[..., Daemon]) -> None:
     cfg = make_config(heartbeat=FAST_HEARTBEAT, queue={"workers": 2})

@@ -25,10 +25,15 @@ from worker.settings import load
 pytestmark = pytest.mark.acceptance
 
 
+@pytest.mark.quiet  # a bound in seconds: see tests/conftest.py:_quiet_machine
 def test_row_inserted_with_plain_sql_completes_within_two_reconciler_intervals(
         make_config: Callable[..., Path], start_worker: Callable[..., Daemon], tmp_path: Path) -> None:
     interval = 1.5
-    cfg = make_config(jobs={"reconcile_interval_s": interval})
+    # The periodic maintenance duties and embedding step off: their first run in a process
+    # (the step's vector audit imports LanceDB, seconds on a busy machine) can occupy the one
+    # process worker while the row waits behind it. What is timed here is the reconciler.
+    cfg = make_config(jobs={"reconcile_interval_s": interval}, maintenance={"enabled": False},
+                      embeddings={"enabled": False})
     run_cli(cfg, "migrate")
     worker = start_worker(cfg)
     worker.wait_children(2)
@@ -65,7 +70,7 @@ def test_always_retryable_error_fails_after_the_configured_attempts_and_retry_re
 
     worker = start_worker(cfg)
     wait_for(lambda: query(cfg, "SELECT 1 FROM images WHERE id = ? AND status = 'failed'", (blocked,)),
-             timeout=30, what="the blocked image failed")
+             timeout=90, what="the blocked image failed")
     [(attempts, error)] = query(cfg, "SELECT attempts, error FROM images WHERE id = ?", (blocked,))
     assert attempts == 3
     assert error.startswith("gave up after 3 attempts; last error: cannot write variant"), error
