@@ -96,7 +96,7 @@ def import_files(engine: Engine, tasks: TaskSet, media_dir: Path, files: Iterabl
     exact duplicates of that recipe; ``on_file`` is called after each one.
 
     >>> report = import_files(app.engine, app.tasks, media_dir, iter_image_files(Path("photos")))  # doctest: +SKIP
-    >>> len(report.created), len(report.duplicates)
+    >>> len(report.created), len(report.duplicates)  # doctest: +SKIP
     (1180, 20)
     """
     report = ImportReport()
