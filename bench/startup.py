@@ -1,7 +1,8 @@
 """How long `darkroom worker` takes from its process start to its first claim.
 
 Each run: a throw-away default installation (SQLite database and queue) with
-one small image already pending, then ``python -m worker worker`` is started;
+one small image already pending (both made by the checkout under test), then
+``python -m worker worker`` is started;
 the figure is process start -> the row's ``images.started_at`` (set by the
 claim that turns it ``processing``). Prints the median and the spread.
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -29,37 +31,47 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._install import make_images, write_config  # noqa: E402
+from bench._install import write_config  # noqa: E402
+from tests.daemon import launch  # noqa: E402
+
+SETUP = """
+import sys
+from pathlib import Path
+from PIL import Image
+from jobs.intake import submit_file
+from worker.app import build
+from worker.settings import load
+app = build(load(sys.argv[1], env={}))
+app.migrate()
+src = Path(sys.argv[2])
+Image.new("RGB", (200, 150), (180, 90, 40)).save(src, quality=85)
+print(submit_file(app.engine, app.tasks, app.settings.paths.media_dir, src).image_id)
+"""
 
 
 def one_run(home: Path, repo: Path, workers: int, timeout_s: float) -> float:
-    from db import images
-    from jobs.intake import submit_file
-    from worker.app import build
-    from worker.settings import load
-
     cfg = write_config(home, {"queue": {"workers": workers}, "variants": {"widths": [64]}})
-    app = build(load(cfg, env={}))
-    app.migrate()
-    src = make_images(home / "src", 1, (200, 150))[0]
-    image_id = submit_file(app.engine, app.tasks, app.settings.paths.media_dir, src).image_id
     env = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
     env["PYTHONPATH"] = str(repo)
+    # Set up by the checkout under test: its own migrations, its own intake.
+    image_id = subprocess.run([sys.executable, "-c", SETUP, str(cfg), str(home / "photo.jpg")], env=env,
+                              cwd=home, capture_output=True, text=True, check=True).stdout.split()[-1]
+    db = sqlite3.connect(home / "data" / "app.db", timeout=30)
     with open(home / "worker.log", "ab") as log:
         started = time.time()
-        proc = subprocess.Popen([sys.executable, "-m", "worker", "--config", str(cfg), "worker"],
-                                stdout=log, stderr=subprocess.STDOUT, env=env, cwd=home)
+        proc = launch(cfg, "worker", stdout=log, text=False, env=env)
     try:
         while time.time() - started < timeout_s:
-            row = images.get(app.engine, image_id)
-            if row is not None and row.started_at:
-                return row.started_at - started
+            row = db.execute("SELECT started_at FROM images WHERE id = ?", (image_id,)).fetchone()
+            if row is not None and row[0]:
+                return float(row[0]) - started
             time.sleep(0.005)
-        raise SystemExit(f"no claim within {timeout_s} s; see {home / 'worker.log'}")
+        tail = (home / "worker.log").read_text(errors="replace")[-3000:]
+        raise SystemExit(f"{repo}: no claim within {timeout_s} s; the worker's log ends:\n{tail}")
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
-        app.close()
+        db.close()
 
 
 def main() -> None:

@@ -13,7 +13,8 @@ be a duplicate. The lane comes from the same buffer's first bytes
 (:func:`jobs.lanes.lane_from_head`). The rows of up to ``BATCH_FILES`` files
 are recorded in ONE transaction, then their files are renamed into place and
 their messages queued: a database error records none of the batch and leaves
-no file behind; a queue outage leaves the rows recorded for the reconciler.
+no file behind; Ctrl-C records the files copied so far (a re-run skips them);
+a queue outage leaves the rows recorded for the reconciler.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def import_files(engine: Engine, tasks: TaskSet, media_dir: Path, files: Iterabl
     exact duplicates of that recipe; ``on_file`` is called after each one.
 
     >>> report = import_files(app.engine, app.tasks, media_dir, iter_image_files(Path("photos")))  # doctest: +SKIP
-    >>> len(report.created), len(report.duplicates)
+    >>> len(report.created), len(report.duplicates)  # doctest: +SKIP
     (1180, 20)
     """
     report = ImportReport()
@@ -120,7 +121,15 @@ def import_files(engine: Engine, tasks: TaskSet, media_dir: Path, files: Iterabl
                 on_file(path)
         _record(engine, tasks, batch, metadata, recipe, report)
         batch = []
-    except BaseException as exc:  # the database refused the batch, or Ctrl-C: no staged file is left behind
+    except KeyboardInterrupt as exc:  # Ctrl-C: what was copied so far is recorded, as if file by file
+        try:
+            _record(engine, tasks, batch, metadata, recipe, report)
+        except BaseException as again:
+            for staged in batch:
+                staged.abort(again)
+            raise exc from again
+        raise
+    except BaseException as exc:  # the database refused the batch: no staged file is left behind
         for staged in batch:
             staged.abort(exc)
         raise

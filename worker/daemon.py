@@ -96,12 +96,13 @@ class Reconciler(threading.Thread):
 
 
 def preload_job_modules() -> None:
-    """Import what every image job needs (Pillow, numpy, the pipeline) once, before the fork.
+    """Import what every image job needs (Pillow, numpy, the pipeline, the local embedder) once, before the fork.
 
     The producers (CLI, API) never import them (``jobs.tasks`` imports the job
     inside the task); the worker imports them here so that each forked worker
     shares them and claims its first job without importing anything.
     """
+    import jobs.embeddings.inline  # the local embedder, run inside the job (embedder = "local")
     import jobs.image_job
     import jobs.imaging.pipeline  # noqa: F401
 

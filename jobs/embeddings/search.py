@@ -190,7 +190,11 @@ def search(engine: Engine, store: VectorStore, embedder: Embedder, settings: Sea
                 raise SearchError(f"could not embed the query: {exc}") from exc
             log.warning("search: could not embed the query (%s); searching the text only", exc)
             run_mode = "text"
-    rows = _run(table, store.indices(model, table), store, run_mode, text, vector, filters.sql(), limit + SLACK)
+    indices = store.indices(model, table)
+    if run_mode != "vector" and search_index.fts_index(table, indices) is None:
+        store.indices_changed(model)  # a cached "no full-text index" is never trusted: read again
+        indices = store.indices(model, table)
+    rows = _run(table, indices, store, run_mode, text, vector, filters.sql(), limit + SLACK)
     return SearchResult(text, run_mode, _join(engine, rows)[:limit], model)
 
 

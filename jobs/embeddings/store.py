@@ -107,6 +107,7 @@ class VectorStore:
         read_consistency_s: float = 1.0,
         index: IndexSettings = IndexSettings(),
         keep_versions_s: float = 600.0,
+        cache_s: float | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -121,9 +122,9 @@ class VectorStore:
         self._tables: dict[str, Any] = {}
         self._id_indexed: set[str] = set()  # tables known to carry the image_id index
         # models() for searches: listing tables and reading each schema costs ~1 ms a query;
-        # kept for read_consistency_s (the staleness readers accept already), and dropped
+        # kept for cache_s (default read_consistency_s, the staleness readers accept already), and dropped
         # whenever this store creates or drops a table.
-        self._models_ttl_s = read_consistency_s
+        self._models_ttl_s = read_consistency_s if cache_s is None else cache_s
         self._models: tuple[float, dict[str, int]] | None = None
         # What searches read of a table on every query (~2.5 ms a query, more than the
         # SQL join): whether it has the search columns (once true, true for good: columns
@@ -395,13 +396,17 @@ class VectorStore:
         vec = np.asarray(vector, dtype=np.float32).ravel()
         if not np.isfinite(vec).all():
             raise VectorsRefused("query vector holds NaN or infinity")
+        from lancedb.query import LanceVectorQueryBuilder
+
+        # Made directly, and with the cached index list: table.search() and
+        # list_indices() each read table metadata on every query.
         query = (
-            table.search(vec, vector_column_name="vector")
+            LanceVectorQueryBuilder(table, vec, "vector")
             .distance_type("cosine")
             .limit(limit + (1 if exclude else 0))
             .select(["image_id", "_distance"])
         )
-        if self._indexed(table):
+        if any("vector" in idx.columns for idx in self.indices(model, table)):
             # refine_factor re-ranks candidates with exact distances, so the
             # reported distances stay exact even with a quantised index.
             query = query.nprobes(self.index.nprobes).refine_factor(self.index.refine_factor)

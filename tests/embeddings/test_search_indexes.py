@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from jobs.embeddings import search_index
-from jobs.embeddings.search import Filters, search
+from jobs.embeddings.search import Filters, SearchError, search
 from tests.embeddings.search_helpers import add_completed, embed
 from worker.app import App
 
@@ -119,3 +120,26 @@ def test_a_store_made_before_the_indexes_gets_them_on_the_next_writer_run(app: A
     add_rows(app, tmp_path, 0, 5, "b")  # and rows written after the upgrade are found too
     assert embed(app).embedded == 5
     check_filters(app, 11)
+
+
+def test_a_search_process_sees_the_full_text_index_the_moment_the_writer_makes_it(app: App, tmp_path: Path) -> None:
+    """Another process's store keeps the index list for read_consistency_s; a missing FTS index is re-read."""
+    from jobs.embeddings.store import VectorStore
+
+    add_rows(app, tmp_path, 3, 3, "a")
+    embed(app)
+    fts = search_index.fts_index(table(app))
+    assert fts is not None
+    table(app).drop_index(fts.name)
+    # LanceDB itself re-reads the table on every read; the store's caches keep for 30 s.
+    reader = VectorStore(app.settings.embeddings.lancedb_dir, read_consistency_s=0.0, cache_s=30.0)
+
+    def read(query: str) -> list[str]:
+        result = search(app.engine, reader, app.embedder, app.settings.search, query, 10, "text", Filters())
+        return sorted(h.filename for h in result.hits)
+
+    with pytest.raises(SearchError, match="not built yet"):
+        read("kite")
+    embed(app)  # the writer (this test's app store) makes the index again
+    assert len(read("kite")) == 6  # at once, not 30 s later
+    assert read("winter") == [f"wanted-a{i}.jpg" for i in range(3)]
