@@ -44,7 +44,12 @@ def register(huey: Huey, queue_url: str = "") -> TaskSet:
     @huey.task(name="embed_images", priority=PRIORITY_DEFAULT + 1)
     @quiet_when_database_down(lambda: context.current().engine)
     def embed_images_task() -> None:
-        embedding_task.run(context.current())
+        result = embedding_task.run(context.current())
+        if getattr(result, "outcome", "") == "skipped":
+            # Another process holds the step, and its run may have read the rows before
+            # this trigger's image completed: look again in a second, not at the next
+            # periodic run a minute away.
+            embed_images_task.schedule(delay=1.0)
 
     @huey.periodic_task(crontab(minute="*"), name="embed_images_periodic")
     @quiet_when_database_down(lambda: context.current().engine)
@@ -60,6 +65,12 @@ def register(huey: Huey, queue_url: str = "") -> TaskSet:
             run_once_per_period(ctx.engine, "embed_images_periodic", 60.0, step,
                                 owner=ctx.owner, record=False)
 
+    def embed_after(delay: float) -> None:
+        if delay > 0:
+            embed_images_task.schedule(delay=delay)
+        else:  # now: straight onto the queue, not via the scheduler's once-a-second tick
+            embed_images_task()
+
     @huey.task(name="process_image", priority=PRIORITY_DEFAULT)
     def process_image_task(image_id: str) -> None:
         from jobs import (
@@ -70,7 +81,7 @@ def register(huey: Huey, queue_url: str = "") -> TaskSet:
         if image_job.process_image(ctx, image_id) != "completed":
             return
         try:
-            embedding_task.trigger_after_complete(ctx, lambda delay: embed_images_task.schedule(delay=delay))
+            embedding_task.trigger_after_complete(ctx, embed_after, queue_idle=lambda: huey.pending_count() == 0)
         except queue_errors() as exc:
             # The image is done and recorded; its vector waits for the periodic run
             # (embed_images_periodic), so a queue outage here is an outage line, not

@@ -44,14 +44,25 @@ def run(ctx: JobContext) -> Any:
     return run_step(ctx.engine, store, embedder, cfg, ctx.media_dir, ctx.owner, search=ctx.extras.get("search"))
 
 
-def trigger_after_complete(ctx: JobContext, schedule: Callable[[float], None]) -> None:
-    """Schedule a run shortly after an image completed, at most once per delay window."""
+def trigger_after_complete(ctx: JobContext, schedule: Callable[[float], None],
+                           queue_idle: Callable[[], bool] | None = None) -> None:
+    """Schedule a run shortly after an image completed, at most once per delay window.
+
+    While images keep coming, one run ``delay_after_complete_s`` later covers
+    every image completed in that window (few, larger LanceDB writes). When
+    ``queue_idle`` says nothing more is queued, the batch is over: the run is
+    asked for now (``schedule(0)``) instead of at the end of the window, so
+    the last image of a batch does not wait the whole window for its vector.
+    At most one such run per completion of the jobs still in hand, and a run
+    that finds nothing to do costs one query.
+    """
     cfg = settings_of(ctx)
     if cfg is None:
         return
     now = time.monotonic()
+    idle = queue_idle is not None and queue_idle()
     with _lock:
-        if now - _last_trigger["at"] < cfg.delay_after_complete_s:
+        if not idle and now - _last_trigger["at"] < cfg.delay_after_complete_s:
             return
         _last_trigger["at"] = now
-    schedule(cfg.delay_after_complete_s)
+    schedule(0.0 if idle else cfg.delay_after_complete_s)
