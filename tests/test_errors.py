@@ -155,9 +155,9 @@ def test_no_module_above_db_names_sqlalchemys_operational_or_integrity_error() -
     (["--no-such-option", "status"], "No such option"),                 # the group's options
     (["no-such-command"], "No such command"),
 ])
-def test_a_bad_command_line_is_one_line_and_exit_2(config_path: Path, args: list[str], said: str) -> None:
+def test_a_bad_command_line_is_one_line_and_exit_1(config_path: Path, args: list[str], said: str) -> None:
     proc = run_cli(config_path, *args, check=False)
-    assert proc.returncode == 2, proc.stderr
+    assert proc.returncode == 1, proc.stderr
     assert proc.stderr.startswith("darkroom: ") and said in proc.stderr and "--help" in proc.stderr
     assert len(proc.stderr.splitlines()) == 1 and "Traceback" not in proc.stderr and proc.stdout == ""
 

@@ -3,9 +3,10 @@
 Every command takes ``--config PATH`` (default ``./config.toml`` or
 ``DARKROOM_CONFIG``). Errors are translated once, here, into one line on
 stderr: any :class:`~db.errors.DarkroomError` (the tree is drawn in
-``db/errors.py``) exits 1; a bad config exits 2 with the key, the value and
-what was expected, and so does a bad command line (click's usage errors:
-nothing was done, fix the call). A database or redis error that means
+``db/errors.py``) exits 1, and so does a bad command line (click's usage
+errors: a missing argument, an unknown option, a bad value); a bad config
+exits 2 with the key, the value and what was expected (the program did not
+start). A database or redis error that means
 "down" or "busy" is named as such first. Commands raise; they never print their own errors.
 """
 
@@ -55,10 +56,10 @@ class DarkroomGroup(click.Group):
 
 
 def _usage_error(exc: click.UsageError) -> NoReturn:
-    """A bad command line: one line on stderr, exit 2 (click's and POSIX's status for usage errors)."""
+    """A bad command line: one line on stderr naming the help to read, exit 1 like every user error."""
     command = exc.ctx.command_path if exc.ctx is not None else "darkroom"
     click.echo(f"darkroom: {_one_line_text(exc.format_message())} (see: {command} --help)", err=True)
-    sys.exit(2)
+    sys.exit(1)
 
 
 def _one_line_text(text: str) -> str:

@@ -91,4 +91,4 @@ def test_enqueue_url_then_worker_drain_completes(make_config: Callable[..., Path
 
 def test_enqueue_url_rejects_other_schemes(make_config: Callable[..., Path]) -> None:
     proc = run_cli(make_config(), "enqueue", "--url", "file:///etc/passwd", check=False)
-    assert proc.returncode == 2 and "expected an http:// or https:// URL" in proc.stderr
+    assert proc.returncode == 1 and "expected an http:// or https:// URL" in proc.stderr

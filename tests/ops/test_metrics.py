@@ -145,7 +145,7 @@ def test_metrics_flag_refused_with_drain(make_config: Callable[..., Path]) -> No
     from tests.conftest import run_cli
 
     proc = run_cli(make_config(), "worker", "--drain", "--metrics-port", "9999", check=False)
-    assert proc.returncode == 2 and "--metrics-port" in proc.stderr
+    assert proc.returncode == 1 and "--metrics-port" in proc.stderr
 
 
 def test_metrics_port_is_checked(make_config: Callable[..., Path]) -> None:
