@@ -70,7 +70,27 @@ class Reconciler(threading.Thread):
         self._where = ""  # the backend of the outage this thread is in, if any
         self._queue_down = False
 
+    def _catch_up(self) -> None:
+        """Enqueue the duties missed while no worker ran (see ``duties.catch_up``).
+
+        Here, not before the consumer starts: working out each schedule's
+        longest gap evaluates its crontab minute by minute over days (~0.1 s),
+        which the first claim of a starting worker should not wait for.
+        """
+        app = self.app
+        try:
+            duties.catch_up(app.engine, app.duty_env, app.duties)
+        except Exception as exc:
+            queue_down = unreachable_queue(exc, app.settings.queue.url)
+            down = unreachable_from(exc, app.settings.database.url) or queue_down
+            if down is None:
+                log.exception("maintenance catch-up failed; the schedule runs the duties as usual")
+            else:  # the loop below says when it is back
+                self._where, self._queue_down = down.where, down is queue_down
+                OUTAGES.down(down.where, down.reason)
+
     def run(self) -> None:
+        self._catch_up()
         tick = max(self.app.settings.jobs.reconcile_interval_s / 4, 0.05)
         while True:
             try:
@@ -144,8 +164,7 @@ def run_daemon(app: App, workers: int | None = None) -> int:
         on_worker_death=on_worker_death,
         queue_name="{} at {}".format(*describe_queue_url(settings.queue.url)),
     )
-    duties.catch_up(app.engine, app.duty_env, app.duties)
-    reconciler = Reconciler(app, owner)
+    reconciler = Reconciler(app, owner)  # its first act: duties.catch_up, off the way of the first claim
     running = services.start(app, owner, workers or settings.queue.workers)  # heartbeat, metrics (#8)
     log.info("worker %s started: %d %s workers, queue %s", owner,
              workers or settings.queue.workers, settings.queue.worker_type, settings.queue.url)
