@@ -151,7 +151,7 @@ def test_cli_search_json_messages_and_exit_codes(config_path: Path, app: App, ca
     code, _, err = cli("dog", "--mode", "vector")
     assert code == 1 and "[embeddings]" in err and len(err.strip().splitlines()) == 1
     code, _, err = cli("dog", "--where", "novalue")
-    assert code == 2 and "key=value" in err
+    assert code == 1 and "key=value" in err
     code, _, err = cli("dog", "--since", "yesterday")
     assert code == 1 and "2026-01-01" in err
     code, out, _ = cli('caption:"(x', "--json")
