@@ -154,7 +154,7 @@ def _stage(engine: Engine, media_dir: Path, path: Path, seen: dict[str, str], re
             original.write_hashed(data, digest)
             head = data[:media.CHUNK]
         else:
-            head = _copy(path, original)
+            head = original.copy_from(path)
         original.close()
     except BaseException as exc:
         stack.__exit__(type(exc), exc, exc.__traceback__)  # removes the temporary file
@@ -166,16 +166,6 @@ def _stage(engine: Engine, media_dir: Path, path: Path, seen: dict[str, str], re
     if lane_by is not None:
         staged.lane = lanes.lane_from_head(head, original.size, *lane_by) or lanes.lane_of(original.tmp, *lane_by)
     return staged
-
-
-def _copy(path: Path, original: media.NewOriginal) -> bytes:
-    """Copy (and hash) ``path`` into ``original``; returns its first chunk."""
-    head = b""
-    with open(path, "rb") as inp:
-        for chunk in iter(lambda: inp.read(media.CHUNK), b""):
-            head = head or chunk
-            original.write(chunk)
-    return head
 
 
 def _is_duplicate(engine: Engine, path: Path, digest: str, seen: dict[str, str], recipe: str | None,

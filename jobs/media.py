@@ -121,10 +121,14 @@ class NewOriginal:
         self.size = len(data)
         self._fh.write(data)
 
-    def copy_from(self, src: Path) -> None:
+    def copy_from(self, src: Path) -> bytes:
+        """Copy (and hash) ``src`` in; returns its first chunk, for a header read from the same pass."""
+        head = b""
         with open(src, "rb") as inp:
             for chunk in iter(lambda: inp.read(CHUNK), b""):
+                head = head or chunk
                 self.write(chunk)
+        return head
 
     def close(self) -> None:
         """Flush and close the file (then ``tmp`` can be read); idempotent."""

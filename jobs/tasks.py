@@ -45,7 +45,7 @@ def register(huey: Huey, queue_url: str = "") -> TaskSet:
     @quiet_when_database_down(lambda: context.current().engine)
     def embed_images_task() -> None:
         result = embedding_task.run(context.current())
-        if getattr(result, "outcome", "") == "skipped":
+        if result.outcome == "skipped":
             # Another process holds the step, and its run may have read the rows before
             # this trigger's image completed: look again in a second, not at the next
             # periodic run a minute away.

@@ -81,13 +81,18 @@ class Reconciler(threading.Thread):
         try:
             duties.catch_up(app.engine, app.duty_env, app.duties)
         except Exception as exc:
-            queue_down = unreachable_queue(exc, app.settings.queue.url)
-            down = unreachable_from(exc, app.settings.database.url) or queue_down
-            if down is None:
+            if not self._outage(exc):  # an outage: the loop below says when it is back
                 log.exception("maintenance catch-up failed; the schedule runs the duties as usual")
-            else:  # the loop below says when it is back
-                self._where, self._queue_down = down.where, down is queue_down
-                OUTAGES.down(down.where, down.reason)
+
+    def _outage(self, exc: Exception) -> bool:
+        """Report ``exc`` to the outage log if it means the database or the queue is down."""
+        queue_down = unreachable_queue(exc, self.app.settings.queue.url)
+        down = unreachable_from(exc, self.app.settings.database.url) or queue_down
+        if down is None:
+            return False
+        self._where, self._queue_down = down.where, down is queue_down
+        OUTAGES.down(down.where, down.reason)  # logged once by the outage log, not every tick
+        return True
 
     def run(self) -> None:
         self._catch_up()
@@ -104,13 +109,8 @@ class Reconciler(threading.Thread):
                     OUTAGES.up(self._where)
                     self._where, self._queue_down = "", False
             except Exception as exc:
-                queue_down = unreachable_queue(exc, self.app.settings.queue.url)
-                down = unreachable_from(exc, self.app.settings.database.url) or queue_down
-                if down is None:
+                if not self._outage(exc):
                     log.exception("reconciler run failed; will try again")
-                else:  # an outage: logged once by the outage log, not every tick
-                    self._where, self._queue_down = down.where, down is queue_down
-                    OUTAGES.down(down.where, down.reason)
             if self.stop.wait(tick):
                 return
 
