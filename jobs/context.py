@@ -40,6 +40,7 @@ class JobContext:
     large_pixels: int = 40_000_000
     large_slots: int = 1
     lanes_dir: Path | None = None
+    encode_threads: int = 0  # at most this many encode threads per job; 0 = the cores shared among running jobs
     recipes: dict[str, Recipe] = field(default_factory=dict)  # by name, "default" included
     fetch_limits: FetchLimits = field(default_factory=FetchLimits)  # rows with a source_url
     extras: dict[str, Any] = field(default_factory=dict)

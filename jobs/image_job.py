@@ -161,7 +161,8 @@ def _render_and_store(ctx: JobContext, claimed: images.Claimed,
     inline = _embeds_inline(ctx)
     try:
         with running.job(ctx.lanes_dir):
-            rendered = imaging.render(source, recipe, ctx.limits, lambda: running.encode_threads(ctx.lanes_dir),
+            rendered = imaging.render(source, recipe, ctx.limits,
+                                      lambda: running.encode_threads(ctx.lanes_dir, ctx.encode_threads),
                                       embed_copy=inline)
     except imaging.ImageRejected as exc:
         raise PermanentError(str(exc)) from exc

@@ -11,7 +11,9 @@ process's own.
 The count decides how many threads a job encodes its outputs with
 (``jobs/imaging/fanout.py``): the cores shared among the running jobs, never
 fewer than one, so one upload on an idle worker uses every core and a busy
-worker stays at one thread per job (no oversubscription).
+worker stays at one thread per job (no oversubscription). ``imaging.encode_threads``
+caps it (1: every job encodes serially, for a host whose other cores belong
+to other services).
 
 >>> threads_for(running=1, cores=2), threads_for(running=2, cores=2), threads_for(running=3, cores=2)
 (2, 1, 1)
@@ -84,9 +86,13 @@ def count(slots_dir: Path | None) -> int:
     return held
 
 
-def encode_threads(slots_dir: Path | None) -> int:
-    """Threads for a job that is running now (it counts itself)."""
-    return threads_for(count(slots_dir), cores())
+def encode_threads(slots_dir: Path | None, at_most: int = 0) -> int:
+    """Threads for a job that is running now (it counts itself); ``at_most`` > 0 caps them.
+
+    ``at_most`` is ``imaging.encode_threads``.
+    """
+    threads = threads_for(count(slots_dir), cores())
+    return min(threads, at_most) if at_most > 0 else threads
 
 
 @contextmanager

@@ -9,10 +9,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from jobs import image_job, running
 from jobs.intake import submit_file
 from tests.imagefiles import photo
-from worker.app import App
+from worker.app import App, build
+from worker.settings import ConfigError, load
 
 HOLD_A_SLOT = """
 import sys, time
@@ -82,8 +85,8 @@ def test_the_job_encodes_with_the_threads_the_running_count_allows(app: App, tmp
     asked: list[tuple[int, int]] = []
     real = running.encode_threads
 
-    def recording(slots_dir: Path | None) -> int:
-        threads = real(slots_dir)
+    def recording(slots_dir: Path | None, at_most: int = 0) -> int:
+        threads = real(slots_dir, at_most)
         asked.append((running.count(slots_dir), threads))
         return threads
 
@@ -97,3 +100,32 @@ def test_the_job_encodes_with_the_threads_the_running_count_allows(app: App, tmp
         assert image_job.process_image(ctx, busy) == "completed"
     assert asked[1] == (2, running.threads_for(2, running.cores()))
     assert running.count(ctx.lanes_dir) == 0
+
+
+def test_encode_threads_caps_the_threads_of_a_lone_job(config_path: Path, tmp_path: Path, monkeypatch) -> None:
+    """``imaging.encode_threads = 1``: a job alone on the worker still encodes serially."""
+    assert running.encode_threads(None, at_most=1) == 1
+    assert running.encode_threads(None, at_most=0) == running.threads_for(1, running.cores())
+    monkeypatch.setattr(running, "cores", lambda: 4)
+    assert running.encode_threads(None, at_most=3) == 3 and running.encode_threads(None, at_most=9) == 4
+    monkeypatch.undo()
+    capped = build(load(config_path, env={"DARKROOM_IMAGING__ENCODE_THREADS": "1"}))
+    try:
+        capped.migrate()
+        ctx = capped.install_context()
+        assert ctx.encode_threads == 1
+        asked: list[int] = []
+        real = running.encode_threads
+        monkeypatch.setattr(running, "encode_threads",
+                            lambda slots_dir, at_most=0: asked.append(real(slots_dir, at_most)) or asked[-1])
+        image_id = submit_file(capped.engine, capped.tasks, capped.settings.paths.media_dir,
+                               photo(tmp_path / "a.jpg", (400, 300))).image_id
+        assert image_job.process_image(ctx, image_id) == "completed"
+        assert asked == [1]
+    finally:
+        capped.close()
+
+
+def test_a_negative_encode_threads_stops_the_start(config_path: Path) -> None:
+    with pytest.raises(ConfigError, match="imaging.encode_threads.*expected 0 \\(automatic\\) or an integer >= 1"):
+        load(config_path, env={"DARKROOM_IMAGING__ENCODE_THREADS": "-1"})

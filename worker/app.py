@@ -111,6 +111,7 @@ class App:
             large_pixels=s.imaging.large_pixels,
             large_slots=s.imaging.large_slots,
             lanes_dir=s.paths.data_dir / "lanes",
+            encode_threads=s.imaging.encode_threads,
             fetch_limits=s.fetch,
             extras={"embedding": s.embeddings, "search": s.search},
             make_vector_store=functools.partial(make_vector_store, s.embeddings),

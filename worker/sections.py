@@ -57,12 +57,15 @@ class ImagingSettings:
     animated_webp: bool = False  # animated GIF/WebP -> animated WebP variants (else the first frame)
     large_pixels: int = 40_000_000  # images over this many pixels go to the large lane
     large_slots: int = 1  # large images processed at once per data directory
+    encode_threads: int = 0  # threads one job encodes with, at most; 0 = the cores shared among running jobs
 
     def check(self) -> None:
         if self.large_pixels < 1:
             raise ValueError("large_pixels: expected an integer >= 1")
         if self.large_slots < 1:
             raise ValueError("large_slots: expected an integer >= 1")
+        if self.encode_threads < 0:
+            raise ValueError("encode_threads: expected 0 (automatic) or an integer >= 1")
 
 
 @dataclass(frozen=True)
