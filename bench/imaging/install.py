@@ -9,13 +9,16 @@ almost nothing.
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 from tests.daemon import daemon_env as clean_env  # noqa: F401  (run.py starts its one-shot commands with it)
@@ -24,15 +27,23 @@ from tests.daemon import launch
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 DARKROOM = [sys.executable, "-m", "worker"]  # what the `darkroom` script runs, in this venv
+# "2026-12-03 10:24:10,660 INFO    6242 jobs.embeddings.step: embedding: 6 embedded, ... in 0.041 s"
+EMBEDDING_RUN = re.compile(r"(?P<at>\S+ \S+) INFO +\d+ jobs"
+                           r"\.embeddings\.step: embedding: .* in (?P<s>[0-9.]+) s$")
 
 
 class Install:
     """``home/config.toml`` (a copy of the repository's default) and its data directory."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, encode_threads: int = 0) -> None:
         shutil.rmtree(home, ignore_errors=True)
         home.mkdir(parents=True)
-        shutil.copy(REPO / "config.toml", home / "config.toml")
+        text = (REPO / "config.toml").read_text()
+        if encode_threads:  # the one change to the default config some runs make
+            line = "encode_threads = 0 "
+            assert line in text, "config.toml has no 'encode_threads = 0' line to change"
+            text = text.replace(line, f"encode_threads = {encode_threads} ")
+        (home / "config.toml").write_text(text)
         self.home = home
         self.config = home / "config.toml"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -134,12 +145,15 @@ class Install:
         raise SystemExit(f"not done after {timeout_s} s; see {self.log}")
 
     def results(self, keep_width: int, keep_dir: Path, after: float = 0.0) -> dict:
-        """Bytes per format, bytes at ``keep_width``, stage seconds summed, the first-claim-to-last-completion
-        span and the sum of each row's claim-to-completion time.
+        """Bytes per format, bytes at ``keep_width``, stage seconds summed, and the overhead shares.
 
-        The ``keep_width`` variants are copied to ``keep_dir/<filename>.<format>`` for scoring. ``overhead``
-        is over the rows claimed at or after ``after`` (epoch seconds): (span - the rows' claim-to-completion
-        times + their write and db stages, i.e. the queue between jobs plus file and database work) / span.
+        The ``keep_width`` variants are copied to ``keep_dir/<filename>.<format>`` for scoring. Over the rows
+        claimed at or after ``after`` (epoch seconds), in order of their claims, for a one-worker daemon:
+        ``overhead`` = (the time between one job's completion and the next claim, minus the part of it the
+        worker spent on other tasks, plus the jobs' write and db stages) / the first-claim-to-last-completion
+        span, i.e. the queue, the claim, file and database work; ``other`` = the other tasks' part of the time
+        between jobs / the span: the embedding step's runs (their log lines give each run's seconds) and
+        maintenance duties (``maintenance_runs``), which one worker runs between image jobs.
         """
         keep_dir.mkdir(parents=True, exist_ok=True)
         media = self.home / "data" / "media"
@@ -158,17 +172,36 @@ class Install:
             for (timings,) in con.execute("SELECT timings FROM images"):
                 for k, v in json.loads(timings or "{}").items():
                     stages[k] = stages.get(k, 0.0) + v
-            first, last, in_jobs = con.execute(
-                "SELECT min(started_at), max(completed_at), sum(completed_at - started_at) FROM images"
-                " WHERE started_at >= ?", (after,)).fetchone()
-            io_s = 0.0
-            for (timings,) in con.execute("SELECT timings FROM images WHERE started_at >= ?", (after,)):
-                t = json.loads(timings or "{}")
-                io_s += t.get("write", 0.0) + t.get("db", 0.0)
+            jobs = con.execute("SELECT started_at, completed_at, timings FROM images WHERE started_at >= ?"
+                               " ORDER BY started_at", (after,)).fetchall()
+            duties = con.execute("SELECT started_at, finished_at FROM maintenance_runs WHERE finished_at >= ?",
+                                 (after,)).fetchall()
         finally:
             con.close()
-        overhead = (last - first - in_jobs + io_s) / (last - first) if first is not None and last > first else None
-        return {"bytes": sizes, "bytes_at": at_width, "stages": stages, "overhead": overhead}
+        if len(jobs) < 2:
+            return {"bytes": sizes, "bytes_at": at_width, "stages": stages, "overhead": None, "other": None}
+        others = sorted(self.embedding_runs(after) + [(a, b) for a, b in duties if b is not None])
+        span = jobs[-1][1] - jobs[0][0]
+        between = other = 0.0
+        for (_, done, _), (start, _, _) in itertools.pairwise(jobs):
+            gap = max(0.0, start - done)
+            busy = sum(max(0.0, min(b, start) - max(a, done)) for a, b in others)
+            between += gap - min(gap, busy)
+            other += min(gap, busy)
+        io_s = sum(json.loads(t or "{}").get("write", 0.0) + json.loads(t or "{}").get("db", 0.0) for _, _, t in jobs)
+        return {"bytes": sizes, "bytes_at": at_width, "stages": stages,
+                "overhead": (between + io_s) / span, "other": other / span}
+
+    def embedding_runs(self, after: float) -> list[tuple[float, float]]:
+        """(start, end) epoch seconds of each embedding-step run the daemon logged after ``after``."""
+        runs = []
+        for line in self.log.read_text(errors="replace").splitlines():
+            m = EMBEDDING_RUN.match(line)
+            if m:
+                end = datetime.strptime(m["at"], "%Y-%m-%d %H:%M:%S,%f").timestamp()  # local time, as logged
+                if end >= after:
+                    runs.append((end - float(m["s"]), end))
+        return runs
 
 
 def _parent(pid: int) -> int | None:

@@ -18,7 +18,11 @@ Each round runs, in alternating order:
   and the same single photos in-process, with sharp's default threads.
 - **sharp peer at --match Q:E**, the AVIF setting whose bytes and SSIM-Y are
   nearest Darkroom's (found with sweep.py).
-- **Darkroom, 1 worker** (for the 2-vs-1 scaling), unless --skip-1w.
+- **Darkroom, 1 worker** (2 vs 1 with the default threads), unless --skip-1w.
+- **Darkroom, serial jobs, 2 workers and 1** (``imaging.encode_threads = 1``):
+  worker scaling when each job uses one core, unless --skip-serial. (With the
+  default, a lone job already encodes on both cores, so a second worker adds
+  little on 2 cores: that run says how much.)
 
 Wall figures are medians over rounds (min-max); ratios are taken within
 each round, then the median. SSIM-Y (quality.py) of every 1280 px variant
@@ -48,6 +52,7 @@ from install import Install, clean_env  # noqa: E402
 from quality import OUT, SSIM_WIDTH, score_dir  # noqa: E402
 
 SHARP1 = "sharp peer, AVIF q60 effort 1"
+ONE_WORKER, ONE_WORKER_SERIAL = "Darkroom 1 worker", "Darkroom 1 worker, serial jobs"
 
 
 def cpu_children() -> float:
@@ -55,9 +60,13 @@ def cpu_children() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def darkroom_set(corpus: Path, count: int, workers: int, out: Path, singles: list[Path]) -> dict:
-    """The whole corpus through a real daemon; then ``singles`` one by one through the Python API."""
-    inst = Install(out / "install")
+def darkroom_set(corpus: Path, count: int, workers: int, out: Path, singles: list[Path],
+                 encode_threads: int = 0) -> dict:
+    """The whole corpus through a real daemon; then ``singles`` one by one through the Python API.
+
+    ``encode_threads``: the config's ``imaging.encode_threads`` (0, the default, is automatic; 1 = serial jobs).
+    """
+    inst = Install(out / "install", encode_threads=encode_threads)
     cpu0 = cpu_children()
     inst.start(workers)
     try:
@@ -148,7 +157,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--match", default="", help="sharp AVIF quality:effort nearest Darkroom's (sweep.py); '' skips")
     ap.add_argument("--singles", type=int, default=2, help="single 12 MP photos per round (0 skips)")
-    ap.add_argument("--skip-1w", action="store_true", help="skip the 1-worker runs (2-vs-1 scaling)")
+    ap.add_argument("--skip-1w", action="store_true", help="skip the 1-worker run (2-vs-1 with default threads)")
+    ap.add_argument("--skip-serial", action="store_true",
+                    help="skip the serial-job runs (imaging.encode_threads = 1, 2 workers and 1: worker scaling)")
     ap.add_argument("--skip-big", action="store_true", help="skip the 100 MP peak-RSS check")
     ap.add_argument("--big-child", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -185,7 +196,11 @@ def main() -> None:
             steps.append((f"sharp peer, AVIF q{match[0]} effort {match[1]}",
                           partial(peer, files, OUT / "sharpm" / "ssim", match[0], match[1])))
         if not args.skip_1w:
-            steps.append(("Darkroom 1 worker", partial(darkroom_set, corpus, count, 1, OUT / "dr1", [])))
+            steps.append((ONE_WORKER, partial(darkroom_set, corpus, count, 1, OUT / "dr1", [])))
+        if not args.skip_serial:  # worker scaling with single-threaded jobs (imaging.encode_threads = 1)
+            steps.append((f"Darkroom {args.workers} workers, serial jobs",
+                          partial(darkroom_set, corpus, count, args.workers, OUT / "drs", [], 1)))
+            steps.append((ONE_WORKER_SERIAL, partial(darkroom_set, corpus, count, 1, OUT / "dr1s", [], 1)))
         if r % 2:
             steps.reverse()
         print(f"round {r + 1}: load {os.getloadavg()[0]:.2f}", file=sys.stderr)
@@ -212,7 +227,8 @@ def main() -> None:
 
 def report(runs: dict[str, list[dict]], count: int, workers: int, files: list[Path]) -> None:
     dirs = {SHARP1: OUT / "sharp1" / "ssim", f"Darkroom {workers} workers": OUT / "dr" / "ssim",
-            "Darkroom 1 worker": OUT / "dr1" / "ssim"}
+            ONE_WORKER: OUT / "dr1" / "ssim", f"Darkroom {workers} workers, serial jobs": OUT / "drs" / "ssim",
+            ONE_WORKER_SERIAL: OUT / "dr1s" / "ssim"}
     print(f"\n| pipeline ({count} photos) | wall s, median (min-max) | images/s | CPU s | WebP KB | AVIF KB "
           f"| AVIF KB at {SSIM_WIDTH} | SSIM-Y WebP | SSIM-Y AVIF | peak RSS MB |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -232,7 +248,7 @@ def report(runs: dict[str, list[dict]], count: int, workers: int, files: list[Pa
     dr = runs[f"Darkroom {workers} workers"]
     print(f"\nDarkroom {workers} workers: enqueue command {med([r['enqueue_s'] for r in dr])} s; all completed at "
           f"{med([r['completed_s'] for r in dr])} s; all vectors at {med([r['wall_s'] for r in dr])} s")
-    for label in (f"Darkroom {workers} workers", "Darkroom 1 worker"):
+    for label in (f"Darkroom {workers} workers", ONE_WORKER):
         refused = {f"{name}: {why.rsplit(': ', 1)[-1]}" for r in runs.get(label, []) for name, why in r["refused"]}
         if refused:
             print(f"  {label}: completed without a vector (the embedder refused): " + "; ".join(sorted(refused)))
@@ -245,20 +261,27 @@ def report(runs: dict[str, list[dict]], count: int, workers: int, files: list[Pa
         if label.startswith("sharp peer, AVIF q") and "effort 1" not in label:
             rat = [s["wall_s"] / d["wall_s"] for s, d in zip(rs, dr, strict=False)]
             print(f"Darkroom {workers} workers vs {label}: median {statistics.median(rat):.2f}x")
-    if "Darkroom 1 worker" in runs:
-        one = runs["Darkroom 1 worker"]
-        scale = [o["wall_s"] / d["wall_s"] for o, d in zip(one, dr, strict=False)]
-        print(f"{workers} workers vs 1 worker (enqueue to last vector): " + ", ".join(f"{x:.2f}" for x in scale)
+    serial = f"Darkroom {workers} workers, serial jobs"
+    for many, one_label in ((f"Darkroom {workers} workers", ONE_WORKER), (serial, ONE_WORKER_SERIAL)):
+        if one_label not in runs or many not in runs:
+            continue
+        one = runs[one_label]
+        scale = [o["wall_s"] / d["wall_s"] for o, d in zip(one, runs[many], strict=False)]
+        print(f"{many} vs {one_label} (enqueue to last vector): " + ", ".join(f"{x:.2f}" for x in scale)
               + f"; median {statistics.median(scale):.2f}x")
         # One worker runs one job at a time: over the rows claimed once enqueue had finished (so no job
         # waited for a row to exist), the time between jobs (queue, claim) plus the jobs' file writes and
-        # DB updates, as a share of that span. (Encode stage times are not used: they run in threads.)
+        # DB updates, as a share of that span; the worker's other tasks between jobs (embedding-step runs,
+        # maintenance) apart. (Encode stage times are not used: they run in threads.)
         over = [100 * o["overhead"] for o in one if o["overhead"] is not None]
         if over:
-            print(f"queue + DB + file overhead, 1 worker (rows claimed after enqueue finished: time between "
-                  f"jobs + write + db stages, of the span): {med(over)} %")
+            print(f"  queue + DB + file overhead, {one_label} (rows claimed after enqueue finished: time between "
+                  f"jobs + write + db stages, of the span; other tasks apart): {med(over)} %")
+            print(f"  the same worker's other tasks between jobs (embedding-step runs writing the vectors to "
+                  f"LanceDB, maintenance): {med([100 * o['other'] for o in one if o['other'] is not None])} %")
         stages = one[-1]["stages"]
-        print("  1 worker, stage seconds over the set: " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(stages.items())))
+        print(f"  {one_label}, stage seconds over the set: "
+              + ", ".join(f"{k} {v:.2f}" for k, v in sorted(stages.items())))
     singles = [t for r in dr for t in r["single_s"]]
     if singles:
         sharp_single = [r["inner_s"] for r in runs["sharp single"]]

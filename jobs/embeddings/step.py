@@ -85,6 +85,7 @@ def run_step(engine: Engine, store: VectorStore, embedder: Embedder, settings: E
     ``audit_now``: audit the vector store first whether or not it is due
     (``darkroom reprocess --vectors``).
     """
+    started = time.perf_counter()
     search = search or SearchSettings()
     if not settings.enabled:
         return StepResult("disabled")
@@ -133,9 +134,11 @@ def run_step(engine: Engine, store: VectorStore, embedder: Embedder, settings: E
     finally:
         lease.release(engine, LEASE_NAME, owner, last_run_at=last_run)
     if embedded or refused:
-        log.info("embedding: %d embedded, %d refused, %d near-duplicates, %d waiting (model %s)",
-                 embedded, refused, dups, remaining, model,
-                 extra={"embedded": embedded, "refused": refused, "remaining": remaining, "model": model})
+        seconds = time.perf_counter() - started
+        log.info("embedding: %d embedded, %d refused, %d near-duplicates, %d waiting (model %s) in %.3f s",
+                 embedded, refused, dups, remaining, model, seconds,
+                 extra={"embedded": embedded, "refused": refused, "remaining": remaining, "model": model,
+                        "seconds": round(seconds, 3)})
     return StepResult("done", embedded, refused, dups, remaining, dropped, optimized, checked)
 
 

@@ -87,13 +87,20 @@ def test_step_embeds_in_batches_and_similar_finds_copies(app: App, corpus: list[
     assert images.get(app.engine, ids[1]).duplicate_of is None  # type: ignore[union-attr]
 
 
-def test_unreadable_image_is_refused_and_the_rest_embedded(app: App, corpus: list[Path], tmp_path: Path) -> None:
+def test_unreadable_image_is_refused_and_the_rest_embedded(app: App, corpus: list[Path], tmp_path: Path,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG not really")
     ids = completed(app, [corpus[0], bad, corpus[1]])
     cfg = settings_of(app)
-    result = step(app, LocalEmbedder(), cfg)
+    started = time.perf_counter()
+    with caplog.at_level(logging.INFO, logger="jobs.embeddings.step"):
+        result = step(app, LocalEmbedder(), cfg)
+    took = time.perf_counter() - started
     assert (result.embedded, result.refused) == (2, 1)
+    # The run's line says what it did and how long it took (benches subtract it from the time between jobs).
+    (line,) = [r for r in caplog.records if r.getMessage().startswith("embedding: 2 embedded, 1 refused")]
+    assert line.getMessage().endswith(f"in {line.seconds:.3f} s") and 0 < line.seconds <= took  # type: ignore[attr-defined]
     row = images.get(app.engine, ids[1])
     assert row is not None and row.status == "completed" and row.embedded_at is None
     assert row.error and row.error.startswith("embedding refused:") and "not a readable image" in row.error
