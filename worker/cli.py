@@ -33,6 +33,15 @@ class DarkroomGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         # Imported here, not at the top: `darkroom --help` never gets this far
         # and must not pay for SQLAlchemy (db.errors) or the settings.
+        from worker import startup_gc
+
+        startup_gc.pause()  # the command's imports; back on once its work starts (worker/startup_gc.py)
+        try:
+            return self._invoke(ctx)
+        finally:
+            startup_gc.resume()
+
+    def _invoke(self, ctx: click.Context) -> Any:
         from db.errors import DarkroomError
         from jobs.imaging.recipes import UnknownRecipe
         from worker.settings import ConfigError

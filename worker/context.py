@@ -36,9 +36,11 @@ class Ctx:
     @property
     def app(self) -> Any:
         if self._app is None:
+            from worker import startup_gc
             from worker.app import build
 
             self._app = build(self.settings)
+            startup_gc.resume()  # the imports are done, the work begins
         return self._app
 
 

@@ -31,7 +31,7 @@ from jobs.maintenance import duties
 from jobs.outage import OUTAGES
 from jobs.queue import describe_queue_url, ping, unreachable_queue
 from jobs.reconcile import reconcile
-from worker import services, startup
+from worker import services, startup, startup_gc
 from worker.app import App
 from worker.huey_consumer import DarkroomConsumer, die_with_parent
 
@@ -122,9 +122,10 @@ def preload_job_modules() -> None:
     inside the task); the worker imports them here so that each forked worker
     shares them and claims its first job without importing anything.
     """
-    import jobs.embeddings.inline  # the local embedder, run inside the job (embedder = "local")
-    import jobs.image_job
-    import jobs.imaging.pipeline  # noqa: F401
+    with startup_gc.paused():
+        import jobs.embeddings.inline  # the local embedder, run inside the job (embedder = "local")
+        import jobs.image_job
+        import jobs.imaging.pipeline  # noqa: F401
 
 
 def run_daemon(app: App, workers: int | None = None) -> int:
@@ -169,6 +170,7 @@ def run_daemon(app: App, workers: int | None = None) -> int:
     log.info("worker %s started: %d %s workers, queue %s", owner,
              workers or settings.queue.workers, settings.queue.worker_type, settings.queue.url)
     try:
+        startup_gc.freeze_before_fork()  # the workers' collections leave the shared pages alone
         consumer.start()
         reconciler.start()
         _consume(consumer)
