@@ -138,3 +138,22 @@ def test_status_opens_the_vector_store_only_when_it_changed(tmp_path: Path) -> N
     store.upsert("local-v1", ["c"], np.random.default_rng(1).random((1, 8), dtype=np.float32))
     printed, loaded = run_probe(["status", "--json"], tmp_path)
     assert json.loads(printed)["vectors"]["models"] == {"local-v1": 3} and "lancedb" in loaded
+
+
+def test_a_command_loads_only_its_own_module_and_help_lists_them_all(tmp_path: Path) -> None:
+    from worker.cli import COMMANDS
+
+    def command_modules(args: list[str]) -> tuple[str, set[str]]:
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
+        out = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=tmp_path, capture_output=True, text=True,
+                             timeout=120, check=True, env=clean).stdout
+        line = next(x for x in out.splitlines() if x.startswith("MODULES "))
+        return out, {m for m in line.split()[1:] if m.startswith("worker.commands.")}
+
+    printed, loaded = command_modules(["--help"])
+    assert loaded == {spec.split(":")[0] for spec in COMMANDS.values()}
+    listed = [line.split()[0] for line in printed[printed.index("Commands:"):printed.index("MODULES ")].splitlines()[1:]
+              if line.strip()]
+    assert listed == sorted(COMMANDS)
+    assert command_modules(["status", "--help"])[1] == {"worker.commands.status"}
+    assert command_modules(["maintenance", "sweep", "--help"])[1] == {"worker.commands.maintenance"}

@@ -12,8 +12,8 @@ start). A database or redis error that means
 
 from __future__ import annotations
 
+import importlib
 import sys
-from collections.abc import Callable
 from typing import Any, NoReturn
 
 import click
@@ -23,6 +23,19 @@ from worker.context import Ctx
 
 
 class DarkroomGroup(click.Group):
+    """The ``darkroom`` group: commands loaded from :data:`COMMANDS` on first use, errors translated once."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in COMMANDS:
+            module_name, attr = COMMANDS[cmd_name].split(":")
+            command = getattr(importlib.import_module(module_name), attr)
+            self.add_command(command, cmd_name)  # loaded once
+        return command
+
     def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
                      **extra: Any) -> click.Context:
         try:
@@ -139,31 +152,20 @@ def main(ctx: click.Context, config: str | None, verbose: int, log_level: str | 
     ctx.obj = Ctx(config)
 
 
-def register(*commands: Callable[..., Any]) -> None:
-    for command in commands:
-        main.add_command(command)  # type: ignore[arg-type]
-
-
-def _register_all() -> None:
-    from worker.commands import (
-        demo,
-        enqueue,
-        health,
-        maintenance,
-        migrate,
-        reprocess,
-        retry,
-        run,
-        search,
-        serve,
-        similar,
-        status,
-        variants,
-    )
-
-    register(migrate.migrate, enqueue.enqueue, run.worker, status.status, demo.demo)
-    register(maintenance.maintenance, similar.similar, retry.retry, reprocess.reprocess)
-    register(health.health, serve.serve, search.search, variants.variants)
-
-
-_register_all()
+# Each command's module is imported when that command runs (or when --help lists them all):
+# `darkroom worker` does not import the other twelve.
+COMMANDS = {
+    "migrate": "worker.commands.migrate:migrate",
+    "enqueue": "worker.commands.enqueue:enqueue",
+    "worker": "worker.commands.run:worker",
+    "status": "worker.commands.status:status",
+    "demo": "worker.commands.demo:demo",
+    "maintenance": "worker.commands.maintenance:maintenance",
+    "similar": "worker.commands.similar:similar",
+    "retry": "worker.commands.retry:retry",
+    "reprocess": "worker.commands.reprocess:reprocess",
+    "health": "worker.commands.health:health",
+    "serve": "worker.commands.serve:serve",
+    "search": "worker.commands.search:search",
+    "variants": "worker.commands.variants:variants",
+}
