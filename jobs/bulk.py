@@ -12,7 +12,10 @@ is copied and hashed in the same pass, and removed again if it turns out to
 be a duplicate. The lane comes from the same buffer's first bytes
 (:func:`jobs.lanes.lane_from_head`). The rows of up to ``BATCH_FILES`` files
 are recorded in ONE transaction, then their files are renamed into place and
-their messages queued: a database error records none of the batch and leaves
+their messages queued. A batch is recorded early, before the next file is
+read, once its first file has waited ``BATCH_WAIT_S``, and the run's first
+file at once: the workers start on the first images while the rest are
+still being copied: a database error records none of the batch and leaves
 no file behind; Ctrl-C records the files copied so far (a re-run skips them);
 a queue outage leaves the rows recorded for the reconciler.
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import mimetypes
+import time
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -68,7 +72,8 @@ def image_with_hash(engine: Engine, digest: str, recipe: str | None = None) -> s
                          .order_by(Image.id).limit(1)).first()
 
 
-BATCH_FILES = 64  # rows recorded per transaction
+BATCH_FILES = 64  # rows recorded per transaction, at most
+BATCH_WAIT_S = 0.1  # ... and a staged file waits at most about this long for its row (and its worker)
 IN_MEMORY_MAX = 64 * 1024 * 1024  # files up to this size are read into memory once
 
 
@@ -103,8 +108,13 @@ def import_files(engine: Engine, tasks: TaskSet, media_dir: Path, files: Iterabl
     report = ImportReport()
     seen: dict[str, str] = {}  # digest -> id, for this run
     batch: list[_Staged] = []
+    batch_since = 0.0  # when the batch's first file was staged
+    first = True  # the run's first file is recorded at once: a worker can start on it
     try:
         for path in files:
+            if batch and time.monotonic() - batch_since >= BATCH_WAIT_S:  # before reading the next file
+                _record(engine, tasks, batch, metadata, recipe, report)
+                batch = []
             try:
                 staged = _stage(engine, media_dir, path, seen, recipe, lane_by, report)
             except OSError as exc:
@@ -112,11 +122,13 @@ def import_files(engine: Engine, tasks: TaskSet, media_dir: Path, files: Iterabl
                 log.warning("could not import %s: %s", path, exc)
             else:
                 if staged is not None:
+                    if not batch:
+                        batch_since = time.monotonic()
                     batch.append(staged)
                     seen[staged.original.digest] = staged.image_id
-            if len(batch) >= BATCH_FILES:
+            if batch and (first or len(batch) >= BATCH_FILES or time.monotonic() - batch_since >= BATCH_WAIT_S):
                 _record(engine, tasks, batch, metadata, recipe, report)
-                batch = []
+                batch, first = [], False
             if on_file is not None:
                 on_file(path)
         _record(engine, tasks, batch, metadata, recipe, report)
