@@ -41,6 +41,11 @@ def state(engine: Engine, name: str) -> LeaseState | None:
     return None if row is None else LeaseState(row[0], row[1], row[2], row[3] or 0, row[4])
 
 
+def is_free(current: LeaseState | None, now: float) -> bool:
+    """No live holder: never taken, released, or expired."""
+    return current is None or current.owner is None or current.expires_at is None or current.expires_at < now
+
+
 def acquire(engine: Engine, name: str, owner: str, lease_s: float) -> LeaseState | None:
     """Take lease ``name``; returns the state it had before (for its outage count), or None if held.
 
@@ -55,8 +60,7 @@ def acquire(engine: Engine, name: str, owner: str, lease_s: float) -> LeaseState
         before = state(engine, name)  # someone inserted it first: fall through to the update
         if before is None:
             return None
-    free = before.owner is None or before.expires_at is None or before.expires_at < now
-    if not free:
+    if not is_free(before, now):
         return None
     cond = [Lease.name == name]
     cond.append(Lease.owner.is_(None) if before.owner is None else Lease.owner == before.owner)

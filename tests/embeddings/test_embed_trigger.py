@@ -9,9 +9,13 @@ installation's real huey queue (SQLite file), made busy by a real message.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
+from jobs.embeddings import lease as embedding_lease
 from jobs.embeddings import task as embedding_task
+from jobs.embeddings.step import LEASE_NAME
 from worker.app import App
 
 
@@ -49,3 +53,32 @@ def test_without_a_queue_check_the_window_is_kept(app: App) -> None:
     embedding_task.trigger_after_complete(ctx, asked.append)
     embedding_task.trigger_after_complete(ctx, asked.append)
     assert asked == [embedding_task.settings_of(ctx).delay_after_complete_s]
+
+
+def test_a_process_that_finds_the_step_held_elsewhere_skips_without_making_the_store(
+        app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Making the store imports LanceDB: a worker whose run finds the lease taken never pays for it."""
+    monkeypatch.setattr(embedding_task, "_runtime", {})  # this process has built nothing yet
+    base = app.job_context()
+    made: list[str] = []
+
+    def store() -> object:
+        made.append("store")
+        assert base.make_vector_store is not None
+        return base.make_vector_store()
+
+    def embedder() -> object:
+        made.append("embedder")
+        assert base.make_embedder is not None
+        return base.make_embedder()
+
+    ctx = dataclasses.replace(base, make_vector_store=store, make_embedder=embedder)
+    assert embedding_lease.acquire(app.engine, LEASE_NAME, "another-worker/1", 60) is not None
+    assert embedding_task.run(ctx).outcome == "skipped"
+    assert made == []
+    embedding_lease.release(app.engine, LEASE_NAME, "another-worker/1")
+    assert embedding_task.run(ctx).outcome == "done"
+    assert made == ["store", "embedder"]
+    assert embedding_lease.acquire(app.engine, LEASE_NAME, "another-worker/1", 60) is not None
+    assert embedding_task.run(ctx).outcome == "skipped"  # built once: run_step itself finds the lease taken
+    assert made == ["store", "embedder"]
