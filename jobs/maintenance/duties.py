@@ -29,17 +29,17 @@ from sqlalchemy import Engine
 
 from db.errors import unreachable_from
 from db.maintenance import runs
-from db.maintenance.backup import backup, backup_to
-from db.maintenance.check import check
-from db.maintenance.checkpoint import checkpoint
-from db.maintenance.optimize import optimize
-from db.maintenance.ttl import check_rules, sweep
-from jobs.maintenance.files import DeleteEmbeddings, image_file_remover, sweep_orphans
 from jobs.maintenance.settings import DAY_S, DUTIES, MaintenanceSettings, parse_cron
 from jobs.outage import quiet_when_database_down
 
 if TYPE_CHECKING:
     from huey import Huey
+
+    from jobs.maintenance.files import DeleteEmbeddings
+
+# The duties' own modules (db.maintenance.backup, check, checkpoint, optimize, ttl and
+# jobs.maintenance.files) are imported by the duty that runs: registering the schedule,
+# `status` and the worker's start do not need them.
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,8 @@ class DutyEnv:
 
 def validate(engine: Engine, cfg: MaintenanceSettings) -> None:
     """At worker start: a bad TTL rule raises ``TtlRuleError`` naming it."""
+    from db.maintenance.ttl import check_rules
+
     check_rules(engine, cfg.ttl)
 
 
@@ -88,6 +90,9 @@ def duty_body(name: str, engine: Engine, env: DutyEnv, *, full: bool = False,
     cfg = env.settings
 
     def do_sweep() -> dict[str, Any]:
+        from db.maintenance.ttl import sweep
+        from jobs.maintenance.files import image_file_remover, sweep_orphans
+
         figures: dict[str, Any] = {"ttl": sweep(
             engine, cfg.ttl, batch_size=cfg.batch_size, pause_s=cfg.batch_pause_s,
             on_delete=image_file_remover(env.media_dir, env.delete_embeddings))}
@@ -101,6 +106,8 @@ def duty_body(name: str, engine: Engine, env: DutyEnv, *, full: bool = False,
         return figures
 
     def do_optimize() -> dict[str, Any]:
+        from db.maintenance.optimize import optimize
+
         analyze = full or runs.due(engine, "optimize.analyze", cfg.analyze_every_s)
         figures = optimize(engine, analyze=analyze, free_pages_threshold=cfg.free_pages_threshold,
                            chunk_pages=cfg.vacuum_chunk_pages)
@@ -111,16 +118,22 @@ def duty_body(name: str, engine: Engine, env: DutyEnv, *, full: bool = False,
         return figures
 
     def do_checkpoint() -> dict[str, Any]:
+        from db.maintenance.checkpoint import checkpoint
+
         return checkpoint(engine, env.queue_db, threshold_bytes=int(cfg.wal_threshold_mib * 2**20),
                           truncate_factor=cfg.wal_truncate_factor, busy_ms=cfg.checkpoint_busy_ms,
                           force="TRUNCATE" if full else "NOW" if by_hand else None)
 
     def do_backup() -> dict[str, Any]:
+        from db.maintenance.backup import backup, backup_to
+
         if to is not None:
             return backup_to(engine, to)
         return backup(engine, cfg.backup_dir, keep=cfg.backup_keep)
 
     def do_check() -> dict[str, Any]:
+        from db.maintenance.check import check
+
         return check(engine, full=full)
 
     bodies = {"sweep": do_sweep, "optimize": do_optimize, "checkpoint": do_checkpoint,
