@@ -12,8 +12,9 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, func, or_, select, update
+from sqlalchemy import ColumnElement, Engine, case, func, or_, select, update
 
 from db.engine import read_sessions, rowcount, write_session
 from db.models import Image, Status
@@ -115,12 +116,17 @@ def _flat(value: object) -> str:
 
 def embedding_counts(engine: Engine, model: str) -> dict[str, int]:
     """For ``status``: completed images embedded by ``model``, waiting, refused, near-duplicates."""
-    with read_sessions(engine)() as s:
-        base = select(func.count()).select_from(Image).where(Image.status == Status.COMPLETED.value)
-        embedded = s.scalar(base.where(Image.embedding_model == model, Image.embedded_at.is_not(None)))
-        refused = s.scalar(base.where(Image.embedding_model == model, Image.embedded_at.is_(None)))
-        waiting = s.scalar(base.where(or_(Image.embedding_model.is_(None), Image.embedding_model != model)))
-        dups = s.scalar(base.where(Image.duplicate_of.is_not(None)))
+    def count(cond: ColumnElement[bool]) -> Any:
+        return func.sum(case((cond, 1), else_=0))
+
+    this_model = Image.embedding_model == model
+    with read_sessions(engine)() as s:  # one pass over the completed rows, not four
+        embedded, refused, waiting, dups = s.execute(select(
+            count(this_model & Image.embedded_at.is_not(None)),
+            count(this_model & Image.embedded_at.is_(None)),
+            count(or_(Image.embedding_model.is_(None), Image.embedding_model != model)),
+            count(Image.duplicate_of.is_not(None)),
+        ).where(Image.status == Status.COMPLETED.value)).one()
     return {"embedded": int(embedded or 0), "waiting": int(waiting or 0),
             "refused": int(refused or 0), "duplicates": int(dups or 0)}
 

@@ -31,12 +31,14 @@ def _row(engine: Engine) -> tuple[str | None, int, str | None]:
 def test_an_outage_is_held_in_columns_and_handed_to_the_next_holder(tmp_path: Path) -> None:
     engine = _engine(tmp_path)
     assert lease.acquire(engine, NAME, "worker-a", 60) == lease.LeaseState(None, None, None)
-    lease.hold_for_outage(engine, NAME, "worker-a", 2, "misconfigured", until=time.time() + 0.3)
+    # A backoff long enough that a loaded machine cannot reach its end before the next line...
+    lease.hold_for_outage(engine, NAME, "worker-a", 2, "misconfigured", until=time.time() + 30)
     assert _row(engine) == ("worker-a", 2, "misconfigured")  # the owner stays a name
     held = lease.state(engine, NAME)
     assert held is not None and (held.outages, held.outage_kind) == (2, "misconfigured")
     assert lease.acquire(engine, NAME, "worker-b", 60) is None  # nobody runs during the backoff
-    time.sleep(0.35)
+    # ...then the same backoff, run out.
+    lease.hold_for_outage(engine, NAME, "worker-a", 2, "misconfigured", until=time.time() - 0.01)
     before = lease.acquire(engine, NAME, "worker-b", 60)
     assert before is not None and (before.owner, before.outages, before.outage_kind) == \
         ("worker-a", 2, "misconfigured")  # the count reaches the next run...
