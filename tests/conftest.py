@@ -18,6 +18,7 @@ import fcntl
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -36,6 +37,13 @@ from worker.app import App, build
 from worker.settings import load
 
 REPO = Path(__file__).resolve().parent.parent
+
+# A run started in the background by a script (`pytest &`, `nohup ... &`) has SIGINT ignored, and so
+# would every daemon a test starts (an ignored signal survives exec): the tests that stop `status
+# --watch` or `serve` with Ctrl-C would wait forever. A handler here is reset to the default in the
+# children, which then get Python's KeyboardInterrupt as from a terminal.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Quick defaults for tests: small widths and the fastest encoders.
 TEST_SECTIONS: dict[str, dict[str, Any]] = {
