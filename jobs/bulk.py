@@ -12,12 +12,12 @@ is copied and hashed in the same pass, and removed again if it turns out to
 be a duplicate. The lane comes from the same buffer's first bytes
 (:func:`jobs.lanes.lane_from_head`). The rows of up to ``BATCH_FILES`` files
 are recorded in ONE transaction, then their files are renamed into place and
-their messages queued. A batch is recorded early, before the next file is
-read, once its first file has waited ``BATCH_WAIT_S``, and the run's first
-file at once: the workers start on the first images while the rest are
-still being copied: a database error records none of the batch and leaves
+their messages queued: a database error records none of the batch and leaves
 no file behind; Ctrl-C records the files copied so far (a re-run skips them);
-a queue outage leaves the rows recorded for the reconciler.
+a queue outage leaves the rows recorded for the reconciler. A batch is
+recorded early, before the next file is read, once its first file has waited
+``BATCH_WAIT_S``, and the run's first file at once: the workers start on the
+first images while the rest are still being copied.
 """
 
 from __future__ import annotations

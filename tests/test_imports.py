@@ -36,13 +36,19 @@ print("MODULES", " ".join(sorted(sys.modules)))
 HEAVY = frozenset({"lancedb", "pyarrow", "numpy", "alembic", "mako", "redis", "psycopg", "httpx", "pygments"})
 
 
-def run_probe(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[str, set[str]]:
-    """(what the command printed, the top-level modules imported by its end), in a fresh interpreter."""
+def probe_modules(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[str, set[str]]:
+    """(what the command printed, every module imported by its end), in a fresh interpreter."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
     out = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=cwd, capture_output=True, text=True,
                          timeout=120, check=True, env={**clean, **(env or {})}).stdout
     line = next(x for x in out.splitlines() if x.startswith("MODULES "))
-    return out[:out.index("MODULES ")], {m.split(".")[0] for m in line.split()[1:]}
+    return out[:out.index("MODULES ")], set(line.split()[1:])
+
+
+def run_probe(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[str, set[str]]:
+    """(what the command printed, the top-level modules imported by its end), in a fresh interpreter."""
+    printed, modules = probe_modules(args, cwd, env)
+    return printed, {m.split(".")[0] for m in modules}
 
 
 def modules_after(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> set[str]:
@@ -144,16 +150,12 @@ def test_a_command_loads_only_its_own_module_and_help_lists_them_all(tmp_path: P
     from worker.cli import COMMANDS
 
     def command_modules(args: list[str]) -> tuple[str, set[str]]:
-        clean = {k: v for k, v in os.environ.items() if not k.startswith("DARKROOM_")}
-        out = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=tmp_path, capture_output=True, text=True,
-                             timeout=120, check=True, env=clean).stdout
-        line = next(x for x in out.splitlines() if x.startswith("MODULES "))
-        return out, {m for m in line.split()[1:] if m.startswith("worker.commands.")}
+        printed, modules = probe_modules(args, tmp_path)
+        return printed, {m for m in modules if m.startswith("worker.commands.")}
 
     printed, loaded = command_modules(["--help"])
     assert loaded == {spec.split(":")[0] for spec in COMMANDS.values()}
-    listed = [line.split()[0] for line in printed[printed.index("Commands:"):printed.index("MODULES ")].splitlines()[1:]
-              if line.strip()]
+    listed = [line.split()[0] for line in printed[printed.index("Commands:"):].splitlines()[1:] if line.strip()]
     assert listed == sorted(COMMANDS)
     assert command_modules(["status", "--help"])[1] == {"worker.commands.status"}
     assert command_modules(["maintenance", "sweep", "--help"])[1] == {"worker.commands.maintenance"}

@@ -188,7 +188,8 @@ class Install:
             busy = sum(max(0.0, min(b, start) - max(a, done)) for a, b in others)
             between += gap - min(gap, busy)
             other += min(gap, busy)
-        io_s = sum(json.loads(t or "{}").get("write", 0.0) + json.loads(t or "{}").get("db", 0.0) for _, _, t in jobs)
+        timings = [json.loads(t or "{}") for _, _, t in jobs]
+        io_s = sum(t.get("write", 0.0) + t.get("db", 0.0) for t in timings)
         return {"bytes": sizes, "bytes_at": at_width, "stages": stages,
                 "overhead": (between + io_s) / span, "other": other / span}
 

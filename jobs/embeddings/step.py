@@ -77,6 +77,11 @@ class StepResult:
     audited: audit.AuditResult | None = None  # the vector store audit, when this run made one
 
 
+def held_elsewhere(current: lease.LeaseState | None) -> StepResult:
+    """The result of a run that found the step's lease taken: an outage's backoff, or another process's run."""
+    return StepResult("backoff" if current is not None and current.outages else "skipped")
+
+
 def run_step(engine: Engine, store: VectorStore, embedder: Embedder, settings: EmbeddingSettings,
              media_dir: Path, owner: str, *, search: SearchSettings | None = None,
              audit_now: bool = False) -> StepResult:
@@ -91,8 +96,7 @@ def run_step(engine: Engine, store: VectorStore, embedder: Embedder, settings: E
         return StepResult("disabled")
     before = lease.acquire(engine, LEASE_NAME, owner, settings.lease_s)
     if before is None:
-        current = lease.state(engine, LEASE_NAME)
-        return StepResult("backoff" if current and current.outages else "skipped")
+        return held_elsewhere(lease.state(engine, LEASE_NAME))
     model = embedder.model
     embedded = refused = dups = 0
     last_run = before.last_run_at

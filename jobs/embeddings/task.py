@@ -43,11 +43,11 @@ def run(ctx: JobContext) -> Any:
         # Making the store imports LanceDB (~0.9 s of CPU, ~150 MB): a process that finds the step held
         # by another one (the usual case with several workers) skips without it, as run_step would.
         from jobs.embeddings import lease
-        from jobs.embeddings.step import LEASE_NAME
+        from jobs.embeddings.step import LEASE_NAME, held_elsewhere
 
         current = lease.state(ctx.engine, LEASE_NAME)
         if not lease.is_free(current, time.time()):
-            return StepResult("backoff" if current is not None and current.outages else "skipped")
+            return held_elsewhere(current)
     with _lock:
         if _runtime.get("pid") != os.getpid() or _runtime.get("cfg") != cfg:
             _runtime.update(pid=os.getpid(), cfg=cfg, store=ctx.make_vector_store(), embedder=ctx.make_embedder())
